@@ -1,0 +1,12 @@
+namespace Plandex.GrainInterfaces;
+
+/// <summary>
+/// Marks an interface method that external clients may call. The silo's authorization filter denies every
+/// client call to a method without it (deny by default).
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false, Inherited = true)]
+public sealed class ClientCallableAttribute : Attribute
+{
+    /// <summary>True for the few calls that run before the caller has a session (sign-up, sign-in).</summary>
+    public bool Anonymous { get; init; }
+}

@@ -1,0 +1,26 @@
+using System.Diagnostics.Metrics;
+
+namespace Plandex.Grains.Telemetry;
+
+/// <summary>
+/// The project's own meter. Tags carry only counts and outcome names: never ids, keys, tokens or content.
+/// </summary>
+public static class PlandexMetrics
+{
+    public const string MeterName = "Plandex";
+    private static readonly Meter Meter = new(MeterName, "1.0");
+    private static long _activeSessions;
+
+    public static readonly Counter<long> StreamsStarted = Meter.CreateCounter<long>("plandex.streams.started");
+    public static readonly Counter<long> StreamsEnded = Meter.CreateCounter<long>("plandex.streams.ended");
+    public static readonly Counter<long> AuthDenied = Meter.CreateCounter<long>("plandex.auth.denied");
+
+    static PlandexMetrics()
+    {
+        // Ops (and tests) watch this to see a session grain leave memory after its stream ends.
+        Meter.CreateObservableGauge("plandex.sessions.active", () => Interlocked.Read(ref _activeSessions));
+    }
+
+    public static void SessionActivated() => Interlocked.Increment(ref _activeSessions);
+    public static void SessionDeactivated() => Interlocked.Decrement(ref _activeSessions);
+}

@@ -1,0 +1,31 @@
+using Npgsql;
+
+namespace Plandex.Silo.Configuration;
+
+/// <summary>Section "Database": the PostgreSQL that holds membership, grain state, reminders and our tables.</summary>
+internal sealed class DatabaseSettings
+{
+    public const string Section = "Database";
+    public string ConnectionString { get; set; } = "";
+    /// <summary>Upper bound of this silo's pool; keep the sum over silos below PostgreSQL's max_connections.</summary>
+    public int MaxPoolSize { get; set; } = 40;
+
+    public void Validate()
+    {
+        Require.NotEmpty(ConnectionString, "Database:ConnectionString");
+        try
+        {
+            var b = new NpgsqlConnectionStringBuilder(ConnectionString);
+            if (string.IsNullOrEmpty(b.Host)) throw new SettingsError("Database:ConnectionString", "has no Host");
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or KeyNotFoundException)
+        {
+            // The builder's message can quote the offending part; it never contains the whole string.
+            throw new SettingsError("Database:ConnectionString", "is malformed (" + e.Message + ")");
+        }
+        if (MaxPoolSize is < 2 or > 1000) throw new SettingsError("Database:MaxPoolSize", "must be between 2 and 1000");
+    }
+
+    public string PooledConnectionString() =>
+        new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = MaxPoolSize }.ConnectionString;
+}

@@ -1,0 +1,129 @@
+using System.Net;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Console;
+using Npgsql;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using Orleans.Configuration;
+using Orleans.Dashboard;
+using Plandex.Grains.Telemetry;
+using Plandex.Silo.Configuration;
+
+namespace Plandex.Silo.Hosting;
+
+/// <summary>Builds and runs one silo: Orleans on PostgreSQL inside an ASP.NET Core app (health, metrics, dashboard).</summary>
+internal static class SiloHost
+{
+    private const string Invariant = "Npgsql";
+
+    public static async Task<int> RunAsync(CommandLine commandLine)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddPlandexSources(commandLine);
+        var settings = Startup.LoadSettings(builder.Configuration);
+
+        var dataSource = new NpgsqlDataSourceBuilder(settings.Database.PooledConnectionString()).Build();
+        await Startup.CheckDatabaseAsync(dataSource, "Database:ConnectionString", CancellationToken.None);
+        var bindSilo = settings.Cluster.ListenOnAnyAddress ? IPAddress.Any : settings.Cluster.ParsedAdvertisedAddress;
+        Startup.CheckPortFree(bindSilo, settings.Cluster.SiloPort, "Cluster:SiloPort");
+        Startup.CheckPortFree(bindSilo, settings.Cluster.GatewayPort, "Cluster:GatewayPort");
+        var httpAddress = IPAddress.Parse(settings.Http.BindAddress);
+        Startup.CheckPortFree(httpAddress, settings.Http.Port, "Http:Port");
+
+        ConfigureLogging(builder, settings);
+        builder.WebHost.UseUrls($"http://{FormatHost(httpAddress)}:{settings.Http.Port}");
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        builder.Services.AddSingleton(dataSource);
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddHealthChecks().AddCheck<ClusterReadyCheck>("cluster", tags: ["ready"]);
+        ConfigureTelemetry(builder, settings);
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = settings.Cluster.ClusterId;
+                o.ServiceId = settings.Cluster.ServiceId;
+            });
+            if (settings.Cluster.SiloName.Length > 0) silo.Configure<SiloOptions>(o => o.SiloName = settings.Cluster.SiloName);
+            silo.ConfigureEndpoints(settings.Cluster.ParsedAdvertisedAddress, settings.Cluster.SiloPort,
+                settings.Cluster.GatewayPort, listenOnAnyHostAddress: settings.Cluster.ListenOnAnyAddress);
+            var cs = settings.Database.PooledConnectionString();
+            silo.UseAdoNetClustering(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
+            silo.AddAdoNetGrainStorageAsDefault(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
+            silo.UseAdoNetReminderService(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = settings.Membership.ProbeTimeout;
+                o.NumMissedProbesLimit = settings.Membership.NumMissedProbesLimit;
+                o.IAmAliveTablePublishTimeout = settings.Membership.IAmAliveTablePublishTimeout;
+                o.TableRefreshTimeout = settings.Membership.TableRefreshTimeout;
+            });
+            silo.AddActivityPropagation();
+            if (settings.Http.DashboardEnabled) silo.AddDashboard();
+        });
+
+        var app = builder.Build();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        if (settings.Http.DashboardEnabled)
+        {
+            if (!settings.Http.DashboardAllowRemote)
+            {
+                // The dashboard has no authentication: answer only callers on this machine.
+                app.UseWhen(ctx => ctx.Request.Path.StartsWithSegments("/dashboard"), b => b.Use(async (ctx, next) =>
+                {
+                    if (ctx.Connection.RemoteIpAddress is { } ip && !IPAddress.IsLoopback(ip))
+                    {
+                        ctx.Response.StatusCode = StatusCodes.Status404NotFound;
+                        return;
+                    }
+                    await next();
+                }));
+            }
+            app.MapOrleansDashboard("/dashboard");
+        }
+
+        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStarted.Register(() => Console.WriteLine(
+            $"silo ready: cluster '{settings.Cluster.ClusterId}', gateway {settings.Cluster.ParsedAdvertisedAddress}:{settings.Cluster.GatewayPort}, " +
+            $"dashboard http://{FormatHost(httpAddress)}:{settings.Http.Port}/dashboard"));
+        try
+        {
+            await app.RunAsync();
+            return 0;
+        }
+        catch (Exception e) when (e is OrleansException or IOException or System.Net.Sockets.SocketException or NpgsqlException)
+        {
+            Console.Error.WriteLine($"plandex-silo: failed to start: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            await dataSource.DisposeAsync();
+        }
+    }
+
+    private static void ConfigureLogging(WebApplicationBuilder builder, SiloSettings settings)
+    {
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.FormatterName = OneLineConsoleFormatter.FormatterName)
+            .AddConsoleFormatter<OneLineConsoleFormatter, OneLineConsoleFormatter.Options>(o => o.StackTraces = settings.Telemetry.StackTraces);
+    }
+
+    private static void ConfigureTelemetry(WebApplicationBuilder builder, SiloSettings settings)
+    {
+        var otel = builder.Services.AddOpenTelemetry()
+            .WithMetrics(m => m.AddMeter("Microsoft.Orleans", PlandexMetrics.MeterName).AddPrometheusExporter());
+        // Traces leave the process only when an operator names a collector: by default nothing is sent anywhere.
+        if (settings.Telemetry.OtlpEndpoint.Length > 0)
+        {
+            otel.WithTracing(t => t
+                .AddSource("Microsoft.Orleans.Application", "Microsoft.Orleans.Runtime", PlandexMetrics.MeterName)
+                .AddOtlpExporter(o => o.Endpoint = new Uri(settings.Telemetry.OtlpEndpoint)));
+        }
+    }
+
+    private static string FormatHost(IPAddress a) => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{a}]" : a.ToString();
+}

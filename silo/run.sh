@@ -35,7 +35,7 @@ PGPORT=$(cat "$DATA/pg-port")
 STARTED_PG=0
 cleanup() { if [ "$STARTED_PG" = 1 ]; then echo "stopping PostgreSQL"; pg_stop "$PGDIR"; fi; }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM   # until the silo runs
 
 pg_init "$PGDIR" "$PGPW"
 if ! pg_as_owner "$PG_BIN/pg_ctl" -D "$PGDIR/data" status >/dev/null 2>&1; then
@@ -64,4 +64,11 @@ export PLANDEX_Providers__AllowLoopback=${PLANDEX_Providers__AllowLoopback:-true
 export PLANDEX_Accounts__OpenSignUp=${PLANDEX_Accounts__OpenSignUp:-true}
 
 dotnet "$SILO" migrate
-dotnet "$SILO" "$@"
+# The silo runs as a child so a signal to this script reaches it too; it shuts down gracefully, then PostgreSQL stops.
+dotnet "$SILO" "$@" &
+SILO_PID=$!
+trap 'kill -INT $SILO_PID 2>/dev/null || true' INT TERM
+set +e
+wait $SILO_PID; rc=$?
+while kill -0 $SILO_PID 2>/dev/null; do wait $SILO_PID; rc=$?; done
+exit $rc

@@ -273,22 +273,22 @@ public sealed class ProviderStubTests(StubFixture fx) : IClassFixture<StubFixtur
     public async Task Stall_sends_n_tokens_then_goes_silent_until_client_leaves()
     {
         const string model = "stub-stall1-tokens=100-fault=stall-after=6";
-        using var cts = new CancellationTokenSource();
         using var resp = await SendAsync(OpenAi(model));
         using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync());
         var tokens = new List<string>();
         var done = false;
-        try
+        // No cancellation token on the read: cancelling a response read closes the connection,
+        // and here the server must still see the client as present.
+        var quietFor = TimeSpan.FromMilliseconds(1000);
+        while (true)
         {
-            cts.CancelAfter(TimeSpan.FromMilliseconds(1500)); // well past 6 unpaced tokens
-            while (await reader.ReadLineAsync(cts.Token) is { } line)
-            {
-                if (line == "data: [DONE]") { done = true; break; }
-                if (line.StartsWith("data: ", StringComparison.Ordinal) && line.Contains("\"content\":\"t", StringComparison.Ordinal))
-                    tokens.Add(line);
-            }
+            var read = reader.ReadLineAsync();
+            if (await Task.WhenAny(read, Task.Delay(quietFor)) != read) break; // silence: the stall
+            var line = await read;
+            if (line is null || line == "data: [DONE]") { done = true; break; }
+            if (line.StartsWith("data: ", StringComparison.Ordinal) && line.Contains("\"content\":\"t", StringComparison.Ordinal))
+                tokens.Add(line);
         }
-        catch (OperationCanceledException) { }
         Assert.False(done);
         Assert.Equal(6, tokens.Count);
 

@@ -37,9 +37,11 @@ public static class IgnoreCli
     public static int CheckIgnore(IReadOnlyList<string> paths, bool verbose, bool nonMatching, TextWriter stdout, TextWriter stderr)
         => CheckIgnore(paths, verbose, nonMatching, stdout, stderr, null);
 
+    /// <summary>As above, resolving relative paths against <paramref name="workingDirectory"/> (default: the current directory).</summary>
     public static int CheckIgnore(IReadOnlyList<string> paths, bool verbose, bool nonMatching, TextWriter stdout, TextWriter stderr,
-        IgnoreOptions? options)
+        IgnoreOptions? options, string? workingDirectory = null)
     {
+        workingDirectory ??= Directory.GetCurrentDirectory();
         if (nonMatching && !verbose)
         {
             stderr.Write("fatal: --non-matching is only valid with --verbose\n");
@@ -51,12 +53,12 @@ public static class IgnoreCli
             return 128;
         }
 
-        var engine = IgnoreEngine.Open(Directory.GetCurrentDirectory(), options);
+        var engine = IgnoreEngine.Open(workingDirectory, options);
         var rels = new string[paths.Count];
         for (int i = 0; i < paths.Count; i++)
         {
             string p = paths[i];
-            string? rel = p.Length == 0 ? null : engine.ToTopRelative(p);
+            string? rel = p.Length == 0 ? null : engine.ToTopRelative(p, workingDirectory);
             if (rel == null)
             {
                 stderr.Write(p.Length == 0

@@ -207,11 +207,11 @@ public sealed class IgnoreEngine
         return new DirLists(git, custom);
     }
 
-    /// <summary>Converts a path (absolute, or relative to the current directory) to a '/'-separated path relative to <see cref="Top"/>.
+    /// <summary>Converts a path (absolute, or relative to <paramref name="baseDirectory"/>, default the current directory) to a '/'-separated path relative to <see cref="Top"/>.
     /// Returns null when it is outside the work tree.</summary>
-    public string? ToTopRelative(string path)
+    public string? ToTopRelative(string path, string? baseDirectory = null)
     {
-        string full = Path.GetFullPath(path);
+        string full = baseDirectory == null ? Path.GetFullPath(path) : Path.GetFullPath(path, Path.GetFullPath(baseDirectory));
         string rel = Path.GetRelativePath(Top, full);
         if (rel == ".")
             return "";
@@ -228,7 +228,8 @@ public sealed class IgnoreEngine
     /// </summary>
     public IgnoreCheckResult Check(string relativePath, bool? isDirectory = null)
     {
-        string rel = relativePath.Replace('\\', '/').Trim('/');
+        // '\\' is an ordinary name byte on POSIX (git never treats it as a separator); only Windows paths need converting.
+        string rel = (Path.DirectorySeparatorChar == '\\' ? relativePath.Replace('\\', '/') : relativePath).Trim('/');
         if (isDirectory == null)
         {
             try

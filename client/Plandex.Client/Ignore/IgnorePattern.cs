@@ -134,7 +134,7 @@ public sealed class IgnorePatternList
     public static IgnorePatternList Parse(ReadOnlySpan<byte> content, string source)
     {
         // A leading UTF-8 BOM is skipped (line numbering is unaffected).
-        if (content.StartsWith("\xEF\xBB\xBF"u8))
+        if (content.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
             content = content[3..];
         var list = new List<IgnorePattern>();
         int lineNo = 0;

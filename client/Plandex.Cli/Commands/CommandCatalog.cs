@@ -1,0 +1,11 @@
+using System.CommandLine;
+
+namespace Plandex.Cli.Commands;
+
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All() =>
+    [
+        StatusCommand.Create(),
+    ];
+}

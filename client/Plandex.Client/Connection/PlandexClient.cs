@@ -1,0 +1,62 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Plandex.GrainInterfaces;
+
+namespace Plandex.Client.Connection;
+
+/// <summary>
+/// The typed client: an Orleans client on a static gateway list (a laptop never needs database credentials).
+/// Every call carries the session token in the RequestContext, set by <see cref="SessionTokenFilter"/>.
+/// </summary>
+public sealed class PlandexClient : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private PlandexClient(IHost host, PlandexClientOptions options)
+    {
+        _host = host;
+        Options = options;
+        Grains = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    public PlandexClientOptions Options { get; }
+    public IClusterClient Grains { get; }
+
+    public static async Task<PlandexClient> ConnectAsync(PlandexClientOptions options, CancellationToken ct = default)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(new SessionTokenFilter.Holder(options.SessionToken));
+        builder.UseOrleansClient(c =>
+        {
+            c.UseStaticClustering(options.Server.Gateways.ToArray());
+            c.Configure<ClusterOptions>(o => { o.ClusterId = options.ClusterId; o.ServiceId = options.ServiceId; });
+            c.Configure<MessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
+            c.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            c.AddOutgoingGrainCallFilter<SessionTokenFilter>();
+        });
+        var host = builder.Build();
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(15));
+            await host.StartAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            host.Dispose();
+            throw new ServerUnreachableException($"cannot reach the Plandex server at {options.Server}", e);
+        }
+        return new PlandexClient(host, options);
+    }
+
+    public Task<ClusterStatus> GetClusterStatusAsync() => Grains.GetGrain<IClusterStatusGrain>(0).GetStatus();
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _host.StopAsync(TimeSpan.FromSeconds(2)); } catch (OperationCanceledException) { }
+        _host.Dispose();
+    }
+}

@@ -1,0 +1,32 @@
+using System.Net;
+
+namespace Plandex.Client.Connection;
+
+/// <summary>A list of gateway endpoints ("host:port[,host:port...]") a client may connect through.</summary>
+public sealed record ServerAddress(IReadOnlyList<IPEndPoint> Gateways)
+{
+    public const string EnvironmentVariable = "PLANDEX_SERVER";
+    public const string Default = "127.0.0.1:30000";
+
+    public static ServerAddress Resolve(string? option) =>
+        Parse(option ?? Environment.GetEnvironmentVariable(EnvironmentVariable) ?? Default);
+
+    public static ServerAddress Parse(string text)
+    {
+        var list = new List<IPEndPoint>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = part.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(part[(colon + 1)..], out var port) || port is < 1 or > 65535)
+                throw new ArgumentException($"server '{part}' is not host:port");
+            var host = part[..colon].Trim('[', ']');
+            var address = IPAddress.TryParse(host, out var ip) ? ip
+                : Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"server host '{host}' does not resolve");
+            list.Add(new IPEndPoint(address, port));
+        }
+        if (list.Count == 0) throw new ArgumentException("server address is empty");
+        return new ServerAddress(list);
+    }
+
+    public override string ToString() => string.Join(",", Gateways.Select(g => g.ToString()));
+}

@@ -1,22 +1,35 @@
 using System.CommandLine;
 using Plandex.Client.Connection;
+using Plandex.Client.Sessions;
+using Plandex.GrainInterfaces;
 
 namespace Plandex.Cli;
+
+/// <summary>What a command body gets: a connected client and, for signed-in commands, the stored session.</summary>
+internal sealed record CliContext(PlandexClient Client, StoredSession? Session)
+{
+    public StoredSession RequireSession => Session ?? throw new InvalidOperationException("no session");
+}
 
 /// <summary>Connects, runs one command body, and turns every expected failure into one line on stderr.</summary>
 internal static class Cli
 {
-    public static async Task<int> RunAsync(ParseResult parse, bool signedIn, Func<PlandexClient, Task<int>> body, CancellationToken ct)
+    public static async Task<int> RunAsync(ParseResult parse, bool signedIn, Func<CliContext, Task<int>> body, CancellationToken ct)
     {
+        var session = SessionFile.Load();
+        if (signedIn && session is null) return Fail("not signed in: run `plandex sign-up` or `plandex sign-in` first");
         ServerAddress server;
-        try { server = ServerAddress.Resolve(parse.GetValue(CliOptions.Server)); }
+        try { server = ServerAddress.Resolve(parse.GetValue(CliOptions.Server) ?? (signedIn ? session?.Server : null)); }
         catch (ArgumentException e) { return Fail(e.Message); }
         try
         {
-            await using var client = await PlandexClient.ConnectAsync(new PlandexClientOptions { Server = server }, ct);
-            return await body(client);
+            var options = new PlandexClientOptions { Server = server, SessionToken = signedIn ? session?.Token : null };
+            await using var client = await PlandexClient.ConnectAsync(options, ct);
+            return await body(new CliContext(client, signedIn ? session : null));
         }
         catch (ServerUnreachableException e) { return Fail(e.Message); }
+        catch (AccessDeniedException e) { return Fail(e.Message); }
+        catch (InvalidRequestException e) { return Fail(e.Message); }
         catch (OperationCanceledException) { return Fail("cancelled"); }
         catch (TimeoutException) { return Fail($"the server at {server} did not answer in time"); }
         catch (SiloUnavailableException) { return Fail($"the server at {server} became unavailable"); }

@@ -11,4 +11,9 @@ internal static class Require
     {
         if (value is < 1 or > 65535) throw new SettingsError(setting, $"{value} is not a port (1-65535)");
     }
+
+    public static void Positive(TimeSpan value, string setting)
+    {
+        if (value <= TimeSpan.Zero) throw new SettingsError(setting, "must be a positive duration");
+    }
 }

@@ -1,5 +1,7 @@
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
+using Plandex.Grains.Accounts;
+using Plandex.Grains.Security;
 
 namespace Plandex.Silo.Configuration;
 
@@ -11,6 +13,8 @@ internal sealed class SiloSettings
     public HttpSettings Http { get; } = new();
     public MembershipSettings Membership { get; } = new();
     public TelemetrySettings Telemetry { get; } = new();
+    public AccountsOptions Accounts { get; } = new();
+    public SecurityOptions Security { get; } = new();
 
     public static SiloSettings Bind(IConfiguration config)
     {
@@ -20,6 +24,8 @@ internal sealed class SiloSettings
         Bind(config, HttpSettings.Section, s.Http);
         Bind(config, MembershipSettings.Section, s.Membership);
         Bind(config, TelemetrySettings.Section, s.Telemetry);
+        Bind(config, "Accounts", s.Accounts);
+        Bind(config, "Security", s.Security);
         return s;
     }
 
@@ -30,6 +36,15 @@ internal sealed class SiloSettings
         Http.Validate();
         Membership.Validate();
         Telemetry.Validate();
+        Require.NotEmpty(Security.KeyDirectory, "Security:KeyDirectory");
+        Require.Positive(Accounts.SessionLifetime, "Accounts:SessionLifetime");
+        Require.Positive(Accounts.InviteLifetime, "Accounts:InviteLifetime");
+        Require.Positive(Accounts.SignInCodeLifetime, "Accounts:SignInCodeLifetime");
+        Require.Positive(Accounts.FailureWindow, "Accounts:FailureWindow");
+        if (Accounts.MaxFailuresPerTarget < 1) throw new SettingsError("Accounts:MaxFailuresPerTarget", "must be at least 1");
+        if (Accounts.MaxFailuresPerSource < 1) throw new SettingsError("Accounts:MaxFailuresPerSource", "must be at least 1");
+        if (Accounts.BootstrapSecret.Length is > 0 and < 16)
+            throw new SettingsError("Accounts:BootstrapSecret", "must be at least 16 characters");
     }
 
     /// <summary>Every "Section:Key" this host understands; anything else on the command line is an unknown option.</summary>
@@ -37,7 +52,8 @@ internal sealed class SiloSettings
         {
             (ClusterSettings.Section, typeof(ClusterSettings)), (DatabaseSettings.Section, typeof(DatabaseSettings)),
             (HttpSettings.Section, typeof(HttpSettings)), (MembershipSettings.Section, typeof(MembershipSettings)),
-            (TelemetrySettings.Section, typeof(TelemetrySettings)),
+            (TelemetrySettings.Section, typeof(TelemetrySettings)), ("Accounts", typeof(AccountsOptions)),
+            ("Security", typeof(SecurityOptions)),
         }
         .SelectMany(t => t.Item2.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite).Select(p => $"{t.Item1}:{p.Name}"))

@@ -6,6 +6,9 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using Orleans.Configuration;
 using Orleans.Dashboard;
+using Microsoft.Extensions.Options;
+using Plandex.Grains.Accounts;
+using Plandex.Grains.Security;
 using Plandex.Grains.Telemetry;
 using Plandex.Silo.Configuration;
 
@@ -35,6 +38,7 @@ internal static class SiloHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
         builder.Services.AddSingleton(dataSource);
         builder.Services.AddSingleton(settings);
+        AddServices(builder.Services, settings);
         builder.Services.AddHealthChecks().AddCheck<ClusterReadyCheck>("cluster", tags: ["ready"]);
         ConfigureTelemetry(builder, settings);
 
@@ -59,11 +63,17 @@ internal static class SiloHost
                 o.IAmAliveTablePublishTimeout = settings.Membership.IAmAliveTablePublishTimeout;
                 o.TableRefreshTimeout = settings.Membership.TableRefreshTimeout;
             });
+            silo.AddIncomingGrainCallFilter<AuthorizationFilter>();
             silo.AddActivityPropagation();
             if (settings.Http.DashboardEnabled) silo.AddDashboard();
         });
 
         var app = builder.Build();
+        try { _ = app.Services.GetRequiredService<EmailHasher>(); } // fail fast on an unusable key directory
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            throw new SettingsError("Security:KeyDirectory", e.Message);
+        }
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         app.MapPrometheusScrapingEndpoint("/metrics");
@@ -103,6 +113,17 @@ internal static class SiloHost
         {
             await dataSource.DisposeAsync();
         }
+    }
+
+    // Services the grains use. TimeProvider is injectable so tests can move time.
+    private static void AddServices(IServiceCollection services, SiloSettings settings)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(Options.Create(settings.Accounts));
+        services.AddSingleton(Options.Create(settings.Security));
+        services.AddSingleton<AccountStore>();
+        services.AddSingleton<EmailHasher>();
+        services.AddSingleton<FailureLimiter>();
     }
 
     private static void ConfigureLogging(WebApplicationBuilder builder, SiloSettings settings)

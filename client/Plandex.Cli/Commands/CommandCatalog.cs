@@ -7,5 +7,8 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All() =>
     [
         StatusCommand.Create(),
+        .. AccountCommands.Create(),
+        .. OrgCommands.Create(),
+        .. IgnoreCommands.Create(),
     ];
 }

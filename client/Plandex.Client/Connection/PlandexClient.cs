@@ -54,6 +54,11 @@ public sealed class PlandexClient : IAsyncDisposable
 
     public Task<ClusterStatus> GetClusterStatusAsync() => Grains.GetGrain<IClusterStatusGrain>(0).GetStatus();
 
+    public Task<SignInResult> SignUpAsync(SignUpRequest request) => Grains.GetGrain<IAccessGrain>(0).SignUp(request);
+    public Task<SignInResult> SignInWithCodeAsync(string email, string code) => Grains.GetGrain<IAccessGrain>(0).SignInWithCode(email, code);
+    public IAccountGrain Account(Guid accountId) => Grains.GetGrain<IAccountGrain>(accountId);
+    public IOrgGrain Org(Guid orgId) => Grains.GetGrain<IOrgGrain>(orgId);
+
     public async ValueTask DisposeAsync()
     {
         try { await _host.StopAsync(TimeSpan.FromSeconds(2)); } catch (OperationCanceledException) { }

@@ -8,6 +8,19 @@ public static class GitQuote
 {
     public static string CQuote(string path)
     {
+        // Fast path without allocation: printable ASCII other than '"' and '\\' never needs quoting.
+        bool plain = true;
+        foreach (char ch in path)
+        {
+            if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+            {
+                plain = false;
+                break;
+            }
+        }
+        if (plain)
+            return path;
+
         byte[] bytes = Encoding.UTF8.GetBytes(path);
         int i = 0;
         while (i < bytes.Length && !MustQuote(bytes[i]))

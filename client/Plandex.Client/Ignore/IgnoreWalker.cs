@@ -11,7 +11,7 @@ internal sealed class IgnoreWalker
 {
     private struct Frame
     {
-        public int BaseLen; // byte length of the directory prefix (with trailing '/') in _path
+        public int BaseLen; // byte length of the directory prefix (with trailing '/') within the top-relative path
         public IgnorePatternList? Git;
         public IgnorePatternList? Custom;
     }
@@ -32,17 +32,25 @@ internal sealed class IgnoreWalker
         ReturnSpecialDirectories = false,
     };
 
+    // One directory to list. Nodes are processed in parallel (each with its own buffers and a snapshot of the
+    // ancestor frames); the results are then replayed in order on the calling thread, so callbacks stay sequential.
+    private sealed class Node
+    {
+        public required string AbsDir;
+        public required byte[] Prefix;       // top-relative UTF-8 path of this directory, with trailing '/' (empty for the top)
+        public required Frame[] Ancestors;   // frames of the enclosing directories, outermost first
+        public required string TopRel;
+        public required string ListRel;
+        public readonly List<object> Items = []; // string (file), SkippedPath, or Node (subdirectory), in output order
+    }
+
     private readonly IgnoreEngine _engine;
     private readonly bool _fold;
     private readonly IgnorePatternList? _info;
     private readonly IgnorePatternList? _excludes;
     private readonly string _customName;
-    private byte[] _path = new byte[1024]; // current path relative to the work-tree top, UTF-8
-    private Frame[] _frames = new Frame[32];
-    private int _depth;
-    private Action<string> _onFile = null!;
-    private Action<SkippedPath>? _onSkipped;
     private bool _recursive;
+    private bool _reportSkipped;
 
     public IgnoreWalker(IgnoreEngine engine)
     {
@@ -55,10 +63,8 @@ internal sealed class IgnoreWalker
 
     public void Walk(string directory, bool recursive, Action<string> onFile, Action<SkippedPath>? onSkipped)
     {
-        _onFile = onFile;
-        _onSkipped = onSkipped;
         _recursive = recursive;
-        _depth = 0;
+        _reportSkipped = onSkipped != null;
 
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         string rel = _engine.ToTopRelative(full)
@@ -66,49 +72,52 @@ internal sealed class IgnoreWalker
 
         // Replay the directories between the top and the listed one: their ignore files apply, and if one of them
         // is itself ignored nothing below it is listed (as git does when run from inside an ignored directory).
-        int len = 0;
+        var frames = new List<Frame>();
+        var prefix = new List<byte>();
         if (rel.Length > 0)
         {
             string relSoFar = "";
             foreach (string comp in rel.Split('/'))
             {
                 var lists = _engine.GetDirLists(relSoFar);
-                Push(len, lists.Git, lists.Custom);
+                frames.Add(new Frame { BaseLen = prefix.Count, Git = lists.Git, Custom = lists.Custom });
                 if (IsDotGit(comp))
                     return;
-                int start = len;
-                len = Append(len, comp);
-                var rule = Decide(_path.AsSpan(0, len), start, isDir: true);
+                int start = prefix.Count;
+                prefix.AddRange(Encoding.UTF8.GetBytes(comp));
+                var rule = Decide(prefix.ToArray(), start, isDir: true, frames.ToArray(), frames.Count);
                 if (rule != null)
                 {
-                    _onSkipped?.Invoke(new SkippedPath(".", true, rule.Rule));
+                    onSkipped?.Invoke(new SkippedPath(".", true, rule.Rule));
                     return;
                 }
-                EnsureCapacity(len + 1);
-                _path[len++] = (byte)'/';
+                prefix.Add((byte)'/');
                 relSoFar = relSoFar.Length == 0 ? comp : relSoFar + "/" + comp;
             }
         }
-        WalkDir(full, len, rel.Length == 0 ? "" : rel + "/", "");
+        var root = new Node
+        {
+            AbsDir = full,
+            Prefix = prefix.ToArray(),
+            Ancestors = frames.ToArray(),
+            TopRel = rel.Length == 0 ? "" : rel + "/",
+            ListRel = "",
+        };
+        ProcessDir(root);
+        Replay(root, onFile, onSkipped);
     }
 
-    private void Push(int baseLen, IgnorePatternList? git, IgnorePatternList? custom)
+    private static void Replay(Node node, Action<string> onFile, Action<SkippedPath>? onSkipped)
     {
-        if (_depth == _frames.Length)
-            Array.Resize(ref _frames, _depth * 2);
-        _frames[_depth++] = new Frame { BaseLen = baseLen, Git = git, Custom = custom };
-    }
-
-    private void EnsureCapacity(int n)
-    {
-        if (n > _path.Length)
-            Array.Resize(ref _path, Math.Max(n, _path.Length * 2));
-    }
-
-    private int Append(int at, string name)
-    {
-        EnsureCapacity(at + Encoding.UTF8.GetMaxByteCount(name.Length));
-        return at + Encoding.UTF8.GetBytes(name, _path.AsSpan(at));
+        foreach (var item in node.Items)
+        {
+            switch (item)
+            {
+                case string f: onFile(f); break;
+                case SkippedPath s: onSkipped?.Invoke(s); break;
+                case Node child: Replay(child, onFile, onSkipped); break;
+            }
+        }
     }
 
     private bool IsDotGit(ReadOnlySpan<char> name)
@@ -116,38 +125,38 @@ internal sealed class IgnoreWalker
 
     /// <summary>The rule that excludes the path, or null. The git system is asked first, so a reported rule is
     /// git's whenever git ignores the path; a negation in one system never re-includes for the other.</summary>
-    private IgnorePattern? Decide(ReadOnlySpan<byte> path, int basenameStart, bool isDir)
+    private IgnorePattern? Decide(ReadOnlySpan<byte> path, int basenameStart, bool isDir, Frame[] frames, int depth)
     {
         IgnorePattern? m = null;
-        for (int i = _depth - 1; i >= 0; i--)
+        for (int i = depth - 1; i >= 0; i--)
         {
-            ref Frame f = ref _frames[i];
+            ref Frame f = ref frames[i];
             if (f.Git != null && (m = f.Git.Match(path[f.BaseLen..], basenameStart - f.BaseLen, isDir, _fold)) != null)
                 break;
         }
         m ??= _info?.Match(path, basenameStart, isDir, _fold) ?? _excludes?.Match(path, basenameStart, isDir, _fold);
         if (m is { Negated: false })
             return m;
-        for (int i = _depth - 1; i >= 0; i--)
+        for (int i = depth - 1; i >= 0; i--)
         {
-            ref Frame f = ref _frames[i];
+            ref Frame f = ref frames[i];
             if (f.Custom != null && (m = f.Custom.Match(path[f.BaseLen..], basenameStart - f.BaseLen, isDir, _fold)) != null)
                 return m.Negated ? null : m;
         }
         return null;
     }
 
-    private void WalkDir(string absDir, int pathLen, string topRel, string listRel)
+    private void ProcessDir(Node node)
     {
         var entries = new List<Entry>();
-        int totalChars = 0;
+        int totalChars = 0, maxChars = 0;
         bool hasGitignore = false, hasCustom = false;
         try
         {
-            var enumerable = new FileSystemEnumerable<Entry>(absDir, static (ref FileSystemEntry e) => new Entry
+            var enumerable = new FileSystemEnumerable<Entry>(node.AbsDir, static (ref FileSystemEntry e) => new Entry
             {
                 Name = e.FileName.ToString(),
-                // IsDirectory follows symlinks; only the (rare) directory case pays for the lstat that tells a
+                // IsDirectory follows symlinks; only the (rarer) directory case pays for the lstat that tells a
                 // symlink to a directory (listed as a file, never entered) from a real one.
                 IsDir = e.IsDirectory && (e.Attributes & FileAttributes.ReparsePoint) == 0,
             }, EnumOptions);
@@ -155,6 +164,7 @@ internal sealed class IgnoreWalker
             {
                 entries.Add(e);
                 totalChars += e.Name.Length;
+                maxChars = Math.Max(maxChars, e.Name.Length);
                 if (!e.IsDir)
                 {
                     if (e.Name == ".gitignore")
@@ -178,45 +188,69 @@ internal sealed class IgnoreWalker
             span[i].Len = Encoding.UTF8.GetBytes(span[i].Name, arena.AsSpan(off));
             off += span[i].Len;
         }
-        span.Sort((a, b) => CompareEntries(arena, a, b));
+        span.Sort(new EntryComparer(arena));
 
         IgnorePatternList? git = null, custom = null;
-        if (hasGitignore || hasCustom)
+        if (hasGitignore)
+            git = IgnoreEngine.ReadList(Path.Join(node.AbsDir, ".gitignore"), node.TopRel + ".gitignore", followSymlink: false);
+        if (hasCustom)
+            custom = IgnoreEngine.ReadList(Path.Join(node.AbsDir, _customName), node.TopRel + _customName, followSymlink: true);
+        var frames = new Frame[node.Ancestors.Length + 1];
+        node.Ancestors.CopyTo(frames, 0);
+        int pathLen = node.Prefix.Length;
+        frames[^1] = new Frame { BaseLen = pathLen, Git = git, Custom = custom };
+
+        var path = new byte[pathLen + Encoding.UTF8.GetMaxByteCount(maxChars)];
+        node.Prefix.CopyTo(path, 0);
+        List<Node>? children = null;
+        foreach (ref readonly Entry e in span)
         {
-            git = hasGitignore ? IgnoreEngine.ReadList(Path.Join(absDir, ".gitignore"), topRel + ".gitignore", followSymlink: false) : null;
-            custom = hasCustom ? IgnoreEngine.ReadList(Path.Join(absDir, _customName), topRel + _customName, followSymlink: true) : null;
-        }
-        Push(pathLen, git, custom);
-        try
-        {
-            foreach (ref readonly Entry e in span)
+            if (IsDotGit(e.Name))
+                continue; // never listed, never entered, at any depth
+            int end = pathLen + e.Len;
+            arena.AsSpan(e.Off, e.Len).CopyTo(path.AsSpan(pathLen));
+            var rule = Decide(path.AsSpan(0, end), pathLen, e.IsDir, frames, frames.Length);
+            if (rule != null)
             {
-                if (IsDotGit(e.Name))
-                    continue; // never listed, never entered, at any depth
-                int end = pathLen + e.Len;
-                EnsureCapacity(end + 1);
-                arena.AsSpan(e.Off, e.Len).CopyTo(_path.AsSpan(pathLen));
-                var rule = Decide(_path.AsSpan(0, end), pathLen, e.IsDir);
-                if (rule != null)
+                if (_reportSkipped)
+                    node.Items.Add(new SkippedPath(node.ListRel + e.Name, e.IsDir, rule.Rule));
+                continue;
+            }
+            if (!e.IsDir)
+            {
+                node.Items.Add(node.ListRel + e.Name);
+            }
+            else if (_recursive)
+            {
+                var prefix = new byte[end + 1];
+                path.AsSpan(0, end).CopyTo(prefix);
+                prefix[end] = (byte)'/';
+                var child = new Node
                 {
-                    _onSkipped?.Invoke(new SkippedPath(listRel + e.Name, e.IsDir, rule.Rule));
-                    continue;
-                }
-                if (!e.IsDir)
-                {
-                    _onFile(listRel + e.Name);
-                }
-                else if (_recursive)
-                {
-                    _path[end] = (byte)'/';
-                    WalkDir(Path.Join(absDir, e.Name), end + 1, topRel + e.Name + "/", listRel + e.Name + "/");
-                }
+                    AbsDir = Path.Join(node.AbsDir, e.Name),
+                    Prefix = prefix,
+                    Ancestors = frames,
+                    TopRel = node.TopRel + e.Name + "/",
+                    ListRel = node.ListRel + e.Name + "/",
+                };
+                node.Items.Add(child);
+                (children ??= []).Add(child);
             }
         }
-        finally
-        {
-            _depth--;
-        }
+
+        if (children == null)
+            return;
+        // Directory reads dominate; overlapping them across cores is what lets a managed walker keep up with git.
+        if (children.Count > 1 && Environment.ProcessorCount > 1)
+            Parallel.ForEach(children, ProcessDir);
+        else
+            foreach (var c in children)
+                ProcessDir(c);
+    }
+
+    private sealed class EntryComparer(byte[] arena) : IComparer<Entry>
+    {
+        public int Compare(Entry a, Entry b) => CompareEntries(arena, a, b);
     }
 
     // Byte order of the full paths git prints: a directory sorts as if its name ended in '/'.

@@ -1,0 +1,18 @@
+namespace Plandex.GrainInterfaces;
+
+/// <summary>One account (key: account id). Client calls are allowed only for the caller's own account.</summary>
+public interface IAccountGrain : IGrainWithGuidKey
+{
+    [ClientCallable] Task<AccountInfo> WhoAmI();
+    [ClientCallable] Task<SignInCode> CreateSignInCode();
+    /// <summary>Revokes the session this call was made with.</summary>
+    [ClientCallable] Task SignOut();
+    /// <returns>How many sessions were revoked.</returns>
+    [ClientCallable] Task<int> RevokeAllSessions();
+
+    // Internal (called by other grains only).
+    Task Create(string email, string name, OrgMembership firstOrg);
+    Task AddMembership(OrgMembership membership);
+    Task RemoveMembership(Guid orgId);
+    Task<AccountInfo?> Describe();
+}

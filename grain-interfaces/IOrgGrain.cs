@@ -1,0 +1,15 @@
+namespace Plandex.GrainInterfaces;
+
+/// <summary>One org (key: org id): its members and roles, invites, and its plans.</summary>
+public interface IOrgGrain : IGrainWithGuidKey
+{
+    [ClientCallable] Task<InviteCreated> Invite(string email, OrgRole role);
+    [ClientCallable] Task<IReadOnlyList<OrgMember>> Users();
+    [ClientCallable] Task RemoveUser(Guid accountId);
+
+    // Internal.
+    Task Create(string name, OrgMember owner);
+    Task AddMember(OrgMember member);
+    Task<OrgRole?> RoleOf(Guid accountId);
+    Task<string> Name();
+}

@@ -1,0 +1,133 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Plandex.GrainInterfaces;
+using Plandex.Grains.Security;
+using Plandex.Grains.Validation;
+
+namespace Plandex.Grains.Accounts;
+
+/// <summary>
+/// Sign-up and code sign-in. All input is validated before anything is written; single-use rules (email,
+/// invite, bootstrap, code) are claimed in the database, and a claim is released if a later step fails.
+/// </summary>
+[StatelessWorker]
+internal sealed partial class AccessGrain(
+    AccountStore store,
+    EmailHasher emails,
+    FailureLimiter limiter,
+    IOptions<AccountsOptions> options,
+    TimeProvider time,
+    ILogger<AccessGrain> log) : Grain, IAccessGrain
+{
+    public async Task<SignInResult> SignUp(SignUpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var email = EmailAddress.Normalize(request.Email);
+        var name = Input.Name(request.Name, "name");
+        var emailHash = emails.Hash(email);
+        var accountId = Guid.NewGuid();
+
+        var (orgId, role, newOrg, undo) = await AdmitAsync(request, emailHash, accountId);
+        try
+        {
+            if (!await store.TryClaimEmail(emailHash, accountId))
+                throw new InvalidRequestException("an account with this email already exists: sign in instead");
+            try
+            {
+                var orgName = await JoinOrgAsync(orgId, newOrg, new OrgMember(accountId, email, name, role));
+                await GrainFactory.GetGrain<IAccountGrain>(accountId).Create(email, name, new OrgMembership(orgId, orgName, role));
+            }
+            catch
+            {
+                await store.ReleaseEmail(accountId);
+                throw;
+            }
+        }
+        catch
+        {
+            await undo();
+            throw;
+        }
+        LogSignedUp(log, accountId, role);
+        return await NewSessionAsync(accountId, orgId, email);
+    }
+
+    public async Task<SignInResult> SignInWithCode(string email, string code)
+    {
+        var normalized = EmailAddress.Normalize(email);
+        var input = Input.Code(code, "sign-in code");
+        var emailHash = emails.Hash(normalized);
+        await limiter.ThrowIfLimited("signin-code", emailHash);
+        var accountId = await store.FindAccountByEmail(emailHash);
+        if (accountId is null || !await store.RedeemSignInCode(SecretTokens.HashCode(input), accountId.Value, time.GetUtcNow()))
+        {
+            await limiter.RecordFailure("signin-code", emailHash);
+            throw new AccessDeniedException("sign-in code is unknown, used or expired");
+        }
+        var info = await GrainFactory.GetGrain<IAccountGrain>(accountId.Value).Describe()
+            ?? throw new AccessDeniedException("sign-in code is unknown, used or expired");
+        return await NewSessionAsync(info.AccountId, info.Orgs.FirstOrDefault()?.OrgId ?? Guid.Empty, normalized);
+    }
+
+    /// <summary>Decides which gate admits this sign-up; returns the org to join and how to undo the claim.</summary>
+    private async Task<(Guid OrgId, OrgRole Role, bool NewOrg, Func<Task> Undo)> AdmitAsync(SignUpRequest request, byte[] emailHash, Guid accountId)
+    {
+        if (!string.IsNullOrEmpty(request.InviteCode))
+        {
+            var code = Input.Code(request.InviteCode, "invite code");
+            await limiter.ThrowIfLimited("invite-code", emailHash);
+            var codeHash = SecretTokens.HashCode(code);
+            var invite = await store.RedeemInvite(codeHash, emailHash, time.GetUtcNow());
+            if (invite is null)
+            {
+                await limiter.RecordFailure("invite-code", emailHash);
+                throw new AccessDeniedException("invite code is unknown, used, expired or for another email");
+            }
+            return (invite.Value.OrgId, Enum.Parse<OrgRole>(invite.Value.Role, ignoreCase: true), false, () => store.UnredeemInvite(codeHash));
+        }
+        if (!string.IsNullOrEmpty(request.BootstrapSecret))
+        {
+            var configured = options.Value.BootstrapSecret;
+            await limiter.ThrowIfLimited("bootstrap", []);
+            if (configured.Length == 0 || !CryptographicOperations.FixedTimeEquals(
+                    Encoding.UTF8.GetBytes(request.BootstrapSecret), Encoding.UTF8.GetBytes(configured)))
+            {
+                await limiter.RecordFailure("bootstrap", []);
+                throw new AccessDeniedException("bootstrap secret is wrong or not configured");
+            }
+            if (!await store.TryClaimBootstrap(accountId))
+                throw new AccessDeniedException("this server already has its first owner: ask them for an invite");
+            return (Guid.NewGuid(), OrgRole.Owner, true, () => store.ReleaseBootstrap(accountId));
+        }
+        if (options.Value.OpenSignUp) return (Guid.NewGuid(), OrgRole.Owner, true, () => Task.CompletedTask);
+        throw new AccessDeniedException("sign-up needs an invite code from an org owner or admin");
+    }
+
+    private async Task<string> JoinOrgAsync(Guid orgId, bool newOrg, OrgMember member)
+    {
+        var org = GrainFactory.GetGrain<IOrgGrain>(orgId);
+        if (newOrg)
+        {
+            var name = $"{member.Name}'s org";
+            await org.Create(name, member);
+            return name;
+        }
+        await org.AddMember(member);
+        return await org.Name();
+    }
+
+    private async Task<SignInResult> NewSessionAsync(Guid accountId, Guid orgId, string email)
+    {
+        var token = SecretTokens.NewSessionToken();
+        var now = time.GetUtcNow();
+        var expires = now + options.Value.SessionLifetime;
+        await store.CreateSession(SecretTokens.HashToken(token), accountId, now, expires);
+        return new SignInResult(accountId, orgId, email, token, expires);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "account {AccountId} signed up as {Role}")]
+    private static partial void LogSignedUp(ILogger logger, Guid accountId, OrgRole role);
+}

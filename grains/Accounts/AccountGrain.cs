@@ -1,0 +1,71 @@
+using Microsoft.Extensions.Options;
+using Plandex.GrainInterfaces;
+using Plandex.Grains.Security;
+
+namespace Plandex.Grains.Accounts;
+
+internal sealed class AccountGrain(
+    [PersistentState("account")] IPersistentState<AccountState> state,
+    AccountStore store,
+    IOptions<AccountsOptions> options,
+    TimeProvider time) : Grain, IAccountGrain
+{
+    private Guid Id => this.GetPrimaryKey();
+
+    public Task<AccountInfo> WhoAmI()
+    {
+        RequireSelf();
+        return Task.FromResult(Info());
+    }
+
+    public async Task<SignInCode> CreateSignInCode()
+    {
+        RequireSelf();
+        var code = SecretTokens.NewCode();
+        var now = time.GetUtcNow();
+        var expires = now + options.Value.SignInCodeLifetime;
+        await store.CreateSignInCode(SecretTokens.HashCode(code), Id, now, expires);
+        return new SignInCode(code, expires);
+    }
+
+    public async Task SignOut()
+    {
+        RequireSelf();
+        if (CallerContext.SessionHash() is { } hash) await store.RevokeSession(hash, Id, time.GetUtcNow());
+    }
+
+    public async Task<int> RevokeAllSessions()
+    {
+        RequireSelf();
+        return await store.RevokeAllSessions(Id, time.GetUtcNow());
+    }
+
+    public async Task Create(string email, string name, OrgMembership firstOrg)
+    {
+        if (state.RecordExists) throw new InvalidOperationException("account exists");
+        state.State = new AccountState { Email = email, Name = name, CreatedAt = time.GetUtcNow(), Orgs = [firstOrg] };
+        await state.WriteStateAsync();
+    }
+
+    public async Task AddMembership(OrgMembership membership)
+    {
+        state.State.Orgs.RemoveAll(o => o.OrgId == membership.OrgId);
+        state.State.Orgs.Add(membership);
+        await state.WriteStateAsync();
+    }
+
+    public async Task RemoveMembership(Guid orgId)
+    {
+        if (state.State.Orgs.RemoveAll(o => o.OrgId == orgId) > 0) await state.WriteStateAsync();
+    }
+
+    public Task<AccountInfo?> Describe() => Task.FromResult(state.RecordExists ? Info() : null);
+
+    private AccountInfo Info() => new(Id, state.State.Email, state.State.Name, state.State.Orgs.ToList());
+
+    // A session may act only on its own account, whatever key the client asked for.
+    private void RequireSelf()
+    {
+        if (CallerContext.RequireAccount() != Id || !state.RecordExists) throw new AccessDeniedException("not your account");
+    }
+}

@@ -1,0 +1,106 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Plandex.Grains.Accounts;
+
+/// <summary>
+/// The account tables (email index, sessions, invites, sign-in codes). Single-use rules are enforced by
+/// the database in one statement each, so racing callers on different silos cannot both win.
+/// </summary>
+public sealed class AccountStore(NpgsqlDataSource db)
+{
+    public async Task<bool> TryClaimEmail(byte[] emailHash, Guid accountId) =>
+        await Execute("INSERT INTO plandex_email_index (email_hash, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            emailHash, accountId) == 1;
+
+    public async Task ReleaseEmail(Guid accountId) =>
+        await Execute("DELETE FROM plandex_email_index WHERE account_id = $1", accountId);
+
+    public async Task<Guid?> FindAccountByEmail(byte[] emailHash) =>
+        await Scalar<Guid?>("SELECT account_id FROM plandex_email_index WHERE email_hash = $1", emailHash);
+
+    /// <summary>True for exactly one caller, ever: the server's first owner.</summary>
+    public async Task<bool> TryClaimBootstrap(Guid accountId) =>
+        await Execute("INSERT INTO plandex_bootstrap (id, account_id) VALUES (1, $1) ON CONFLICT DO NOTHING", accountId) == 1;
+
+    public async Task ReleaseBootstrap(Guid accountId) =>
+        await Execute("DELETE FROM plandex_bootstrap WHERE id = 1 AND account_id = $1", accountId);
+
+    public async Task CreateSession(byte[] tokenHash, Guid accountId, DateTimeOffset now, DateTimeOffset expiresAt) =>
+        await Execute("INSERT INTO plandex_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            tokenHash, accountId, now, expiresAt);
+
+    /// <summary>The account of a live session (not expired, not revoked), or null.</summary>
+    public async Task<Guid?> ValidateSession(byte[] tokenHash, DateTimeOffset now) =>
+        await Scalar<Guid?>("SELECT account_id FROM plandex_sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+            tokenHash, now);
+
+    public async Task<int> RevokeSession(byte[] tokenHash, Guid accountId, DateTimeOffset now) =>
+        await Execute("UPDATE plandex_sessions SET revoked_at = $3 WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL",
+            tokenHash, accountId, now);
+
+    public async Task<int> RevokeAllSessions(Guid accountId, DateTimeOffset now) =>
+        await Execute("UPDATE plandex_sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL", accountId, now);
+
+    public async Task CreateInvite(byte[] codeHash, Guid orgId, byte[] emailHash, string role, Guid createdBy, DateTimeOffset now, DateTimeOffset expiresAt) =>
+        await Execute("INSERT INTO plandex_invites (code_hash, org_id, email_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            codeHash, orgId, emailHash, role, createdBy, now, expiresAt);
+
+    /// <summary>Marks a matching, unused, unexpired invite used and returns it; null when there is none.</summary>
+    public async Task<(Guid OrgId, string Role)?> RedeemInvite(byte[] codeHash, byte[] emailHash, DateTimeOffset now)
+    {
+        await using var cmd = db.CreateCommand(
+            "UPDATE plandex_invites SET used_at = $3 WHERE code_hash = $1 AND email_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING org_id, role");
+        Bind(cmd, codeHash, emailHash, now);
+        await using var r = await cmd.ExecuteReaderAsync();
+        return await r.ReadAsync() ? (r.GetGuid(0), r.GetString(1)) : null;
+    }
+
+    /// <summary>Puts an invite back when the sign-up it was redeemed for could not complete.</summary>
+    public async Task UnredeemInvite(byte[] codeHash) =>
+        await Execute("UPDATE plandex_invites SET used_at = NULL WHERE code_hash = $1", codeHash);
+
+    public async Task CreateSignInCode(byte[] codeHash, Guid accountId, DateTimeOffset now, DateTimeOffset expiresAt) =>
+        await Execute("INSERT INTO plandex_signin_codes (code_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            codeHash, accountId, now, expiresAt);
+
+    public async Task<bool> RedeemSignInCode(byte[] codeHash, Guid accountId, DateTimeOffset now) =>
+        await Execute("UPDATE plandex_signin_codes SET used_at = $3 WHERE code_hash = $1 AND account_id = $2 AND used_at IS NULL AND expires_at > $3",
+            codeHash, accountId, now) == 1;
+
+    /// <summary>Failures recorded for (scope, key) in the current window.</summary>
+    public async Task<int> FailuresInWindow(string scope, byte[] key, DateTimeOffset windowStart) =>
+        await Scalar<int?>("SELECT failures FROM plandex_auth_failures WHERE scope = $1 AND key = $2 AND window_start > $3",
+            scope, key, windowStart) ?? 0;
+
+    public async Task RecordFailure(string scope, byte[] key, DateTimeOffset now, DateTimeOffset windowStart) =>
+        await Execute("""
+            INSERT INTO plandex_auth_failures (scope, key, window_start, failures) VALUES ($1, $2, $3, 1)
+            ON CONFLICT (scope, key) DO UPDATE SET
+                failures = CASE WHEN plandex_auth_failures.window_start > $4 THEN plandex_auth_failures.failures + 1 ELSE 1 END,
+                window_start = CASE WHEN plandex_auth_failures.window_start > $4 THEN plandex_auth_failures.window_start ELSE $3 END
+            """, scope, key, now, windowStart);
+
+    private async Task<int> Execute(string sql, params object[] args)
+    {
+        await using var cmd = db.CreateCommand(sql);
+        Bind(cmd, args);
+        return await cmd.ExecuteNonQueryAsync();
+    }
+
+    private async Task<T?> Scalar<T>(string sql, params object[] args)
+    {
+        await using var cmd = db.CreateCommand(sql);
+        Bind(cmd, args);
+        var v = await cmd.ExecuteScalarAsync();
+        return v is null or DBNull ? default : (T)v;
+    }
+
+    private static void Bind(NpgsqlCommand cmd, params object[] args)
+    {
+        foreach (var a in args)
+            cmd.Parameters.Add(a is DateTimeOffset d
+                ? new NpgsqlParameter { Value = d.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz }
+                : new NpgsqlParameter { Value = a });
+    }
+}

@@ -1,0 +1,100 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+using Orleans.Serialization.Invocation;
+using Plandex.GrainInterfaces;
+using Plandex.Grains.Accounts;
+using Plandex.Grains.Telemetry;
+
+namespace Plandex.Grains.Security;
+
+/// <summary>
+/// The one place where client calls are authenticated and authorized, before any grain code runs.
+/// Deny by default: a call from an external client reaches only interface methods marked
+/// <see cref="ClientCallableAttribute"/>; everything else (internal grains, Orleans' management and system
+/// interfaces) is refused. <c>IAsyncEnumerable</c> calls arrive as calls on Orleans' enumeration extension: the
+/// first one carries the real method, which is checked like any other; continuations need a valid session.
+/// Calls between grains inside the cluster are not filtered: identity set here flows with them.
+/// </summary>
+public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider time, ILogger<AuthorizationFilter> log)
+    : IIncomingGrainCallFilter
+{
+    internal const string SourceKey = "plx-source";
+
+    // Orleans system interfaces an external client must reach to work at all. Everything else is denied.
+    private static readonly HashSet<string> ClientInfrastructure = ["Orleans.Runtime.IClusterManifestSystemTarget"];
+
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (context.SourceId is { } source && (!GrainTypePrefix.IsClient(source) || IsSiloHostedInfrastructureCall(source, context)))
+        {
+            await context.Invoke();
+            return;
+        }
+
+        // Identity comes only from this filter: drop whatever a client put under our keys, and keep the
+        // token out of the context that flows on to other grains.
+        var token = RequestContext.Get(AuthContextKeys.SessionToken) as string;
+        RequestContext.Remove(AuthContextKeys.SessionToken);
+        RequestContext.Remove(AuthContextKeys.CallerAccount);
+        RequestContext.Remove(CallerContext.SessionKey);
+        RequestContext.Remove(SourceKey);
+
+        if (ClientInfrastructure.Contains(context.Request.GetInterfaceType().FullName ?? ""))
+        {
+            await context.Invoke(); // Orleans' own client bootstrap (type manifest): nothing of ours behind it
+            return;
+        }
+        var (method, continuation) = TargetOf(context);
+        var rule = method?.GetCustomAttribute<ClientCallableAttribute>(inherit: true);
+        if (rule is null && !continuation) Deny(context, "not-client-callable", "this call is not available to clients");
+        RequestContext.Set(SourceKey, context.SourceId?.ToString() ?? "unknown");
+
+        if (rule is { Anonymous: true })
+        {
+            await context.Invoke();
+            return;
+        }
+        if (string.IsNullOrEmpty(token) || token.Length > 200) Deny(context, "no-token", "sign in first");
+        var hash = SecretTokens.HashToken(token!);
+        var account = await store.ValidateSession(hash, time.GetUtcNow());
+        if (account is null) Deny(context, "invalid-token", "your session is invalid, expired or revoked: sign in again");
+
+        RequestContext.Set(AuthContextKeys.CallerAccount, account!.Value);
+        RequestContext.Set(CallerContext.SessionKey, hash);
+        await context.Invoke();
+    }
+
+    // The silo's own hosted client (used by the dashboard's HTTP handlers) calls Orleans and dashboard internals.
+    // Those stay reachable for it; Plandex grains and the management grain still demand ClientCallable from it.
+    private static bool IsSiloHostedInfrastructureCall(GrainId source, IIncomingGrainCallContext context)
+    {
+        if (!source.Key.ToString().StartsWith("hosted-", StringComparison.Ordinal)) return false;
+        var iface = context.Request.GetInterfaceType();
+        return iface.Assembly != typeof(ClientCallableAttribute).Assembly && iface != typeof(IManagementGrain);
+    }
+
+    private static (MethodInfo? Method, bool Continuation) TargetOf(IIncomingGrainCallContext context)
+    {
+        if (context.Request.GetInterfaceType() == typeof(IAsyncEnumerableGrainExtension))
+        {
+            if (context.MethodName == nameof(IAsyncEnumerableGrainExtension.StartEnumeration))
+            {
+                for (var i = 0; i < context.Request.GetArgumentCount(); i++)
+                    if (context.Request.GetArgument(i) is IInvokable inner) return (inner.GetMethod(), false);
+                return (null, false);
+            }
+            return (null, true); // MoveNext / DisposeAsync of an enumeration this caller holds the id of
+        }
+        return (context.InterfaceMethod, false);
+    }
+
+    private void Deny(IIncomingGrainCallContext context, string reason, string message)
+    {
+        PlandexMetrics.AuthDenied.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        LogDenied(log, context.InterfaceName, context.MethodName, reason);
+        throw new AccessDeniedException(message);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "denied client call {Interface}.{Method}: {Reason}")]
+    private static partial void LogDenied(ILogger logger, string @interface, string method, string reason);
+}

@@ -1,0 +1,20 @@
+namespace Plandex.Benchmarks;
+
+/// <summary>Benchmarks as subcommands: <c>dotnet run -c Release --project tests/Plandex.Benchmarks -- &lt;name&gt; [options]</c>.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        string command = args.Length > 0 ? args[0] : "";
+        string[] rest = args.Length > 0 ? args[1..] : [];
+        switch (command)
+        {
+            case "ignore":
+                return IgnoreBenchmark.Run(rest);
+            default:
+                Console.Error.WriteLine("usage: Plandex.Benchmarks <benchmark> [options]");
+                Console.Error.WriteLine("  ignore [--files N] [--runs N] [--dir PATH]   LsFiles vs git ls-files --others --exclude-standard");
+                return 2;
+        }
+    }
+}

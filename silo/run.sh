@@ -2,6 +2,7 @@
 # Quickstart: one command brings up PostgreSQL (data kept in .data/ inside the repo) and a silo in the foreground.
 #   silo/run.sh               first silo: starts PostgreSQL if it is not running, migrates, runs the silo
 #   silo/run.sh --instance 2  another silo against the same database (ports +1: 11112, 30001, 8081)
+#   PLANDEX_DATA_DIR=DIR      keep data elsewhere than .data/ in the repo
 # Ctrl-C stops the silo, and the PostgreSQL this command started.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,7 @@ done
 case "$INSTANCE" in ''|*[!0-9]*) echo "--instance must be a number" >&2; exit 2 ;; esac
 OFFSET=$((INSTANCE - 1))
 
-DATA="$ROOT/.data"
+DATA="${PLANDEX_DATA_DIR:-$ROOT/.data}"
 PGDIR="$DATA/pg"
 mkdir -p "$DATA"; chmod 700 "$DATA"
 pg_find_bin

@@ -70,7 +70,9 @@ public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider
     {
         if (!source.Key.ToString().StartsWith("hosted-", StringComparison.Ordinal)) return false;
         var iface = context.Request.GetInterfaceType();
-        return iface.Assembly != typeof(ClientCallableAttribute).Assembly && iface != typeof(IManagementGrain);
+        if (iface.Assembly == typeof(ClientCallableAttribute).Assembly)
+            return context.InterfaceMethod?.GetCustomAttribute<SiloHostCallableAttribute>() is not null;
+        return iface != typeof(IManagementGrain);
     }
 
     private static (MethodInfo? Method, bool Continuation) TargetOf(IIncomingGrainCallContext context)

@@ -14,6 +14,7 @@ public static class PlandexMetrics
     public static readonly Counter<long> StreamsStarted = Meter.CreateCounter<long>("plandex.streams.started");
     public static readonly Counter<long> StreamsEnded = Meter.CreateCounter<long>("plandex.streams.ended");
     public static readonly Counter<long> AuthDenied = Meter.CreateCounter<long>("plandex.auth.denied");
+    public static readonly Counter<long> RetentionEpochTicks = Meter.CreateCounter<long>("plandex.retention.epoch_ticks");
 
     static PlandexMetrics()
     {

@@ -1,6 +1,7 @@
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Plandex.Grains.Accounts;
+using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
 
 namespace Plandex.Silo.Configuration;
@@ -15,6 +16,8 @@ internal sealed class SiloSettings
     public TelemetrySettings Telemetry { get; } = new();
     public AccountsOptions Accounts { get; } = new();
     public SecurityOptions Security { get; } = new();
+    public RetentionOptions Retention { get; } = new();
+    public ReminderSettings Reminders { get; } = new();
 
     public static SiloSettings Bind(IConfiguration config)
     {
@@ -26,6 +29,8 @@ internal sealed class SiloSettings
         Bind(config, TelemetrySettings.Section, s.Telemetry);
         Bind(config, "Accounts", s.Accounts);
         Bind(config, "Security", s.Security);
+        Bind(config, "Retention", s.Retention);
+        Bind(config, ReminderSettings.Section, s.Reminders);
         return s;
     }
 
@@ -37,6 +42,11 @@ internal sealed class SiloSettings
         Membership.Validate();
         Telemetry.Validate();
         Require.NotEmpty(Security.KeyDirectory, "Security:KeyDirectory");
+        Require.Positive(Retention.EpochPeriod, "Retention:EpochPeriod");
+        Require.Positive(Retention.Window, "Retention:Window");
+        Require.Positive(Reminders.MinimumPeriod, "Reminders:MinimumPeriod");
+        if (Retention.EpochPeriod < Reminders.MinimumPeriod)
+            throw new SettingsError("Retention:EpochPeriod", $"must be at least Reminders:MinimumPeriod ({Reminders.MinimumPeriod})");
         Require.Positive(Accounts.SessionLifetime, "Accounts:SessionLifetime");
         Require.Positive(Accounts.InviteLifetime, "Accounts:InviteLifetime");
         Require.Positive(Accounts.SignInCodeLifetime, "Accounts:SignInCodeLifetime");
@@ -53,7 +63,8 @@ internal sealed class SiloSettings
             (ClusterSettings.Section, typeof(ClusterSettings)), (DatabaseSettings.Section, typeof(DatabaseSettings)),
             (HttpSettings.Section, typeof(HttpSettings)), (MembershipSettings.Section, typeof(MembershipSettings)),
             (TelemetrySettings.Section, typeof(TelemetrySettings)), ("Accounts", typeof(AccountsOptions)),
-            ("Security", typeof(SecurityOptions)),
+            ("Security", typeof(SecurityOptions)), ("Retention", typeof(RetentionOptions)),
+            (ReminderSettings.Section, typeof(ReminderSettings)),
         }
         .SelectMany(t => t.Item2.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite).Select(p => $"{t.Item1}:{p.Name}"))

@@ -8,6 +8,7 @@ using Orleans.Configuration;
 using Orleans.Dashboard;
 using Microsoft.Extensions.Options;
 using Plandex.Grains.Accounts;
+using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
 using Plandex.Grains.Telemetry;
 using Plandex.Silo.Configuration;
@@ -56,6 +57,8 @@ internal static class SiloHost
             silo.UseAdoNetClustering(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
             silo.AddAdoNetGrainStorageAsDefault(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
             silo.UseAdoNetReminderService(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
+            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = settings.Reminders.MinimumPeriod);
+            silo.AddStartupTask(RetentionScheduleStartup.RunAsync);
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = settings.Membership.ProbeTimeout;
@@ -121,6 +124,7 @@ internal static class SiloHost
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(Options.Create(settings.Accounts));
         services.AddSingleton(Options.Create(settings.Security));
+        services.AddSingleton(Options.Create(settings.Retention));
         services.AddSingleton<AccountStore>();
         services.AddSingleton<EmailHasher>();
         services.AddSingleton<FailureLimiter>();

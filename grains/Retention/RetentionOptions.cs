@@ -1,0 +1,10 @@
+namespace Plandex.Grains.Retention;
+
+/// <summary>Section "Retention".</summary>
+public sealed class RetentionOptions
+{
+    /// <summary>How often a new key epoch starts (and old ones are checked for destruction).</summary>
+    public TimeSpan EpochPeriod { get; set; } = TimeSpan.FromDays(1);
+    /// <summary>How long deleted data may survive in backups before its keys are gone.</summary>
+    public TimeSpan Window { get; set; } = TimeSpan.FromDays(7);
+}

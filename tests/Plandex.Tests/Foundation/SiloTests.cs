@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using Plandex.GrainInterfaces;
+using Plandex.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Plandex.Tests.Foundation;
+
+public sealed class SiloTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Persistent_grain_state_survives_a_silo_restart()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        SignInResult account;
+        await using (var silo = await SiloProcess.StartAsync(db, "restart-a"))
+        {
+            await using var client = await silo.ConnectAsync();
+            account = await client.SignUpAsync(new SignUpRequest("restart@example.com", "Restart"));
+        }
+        await using var silo2 = await SiloProcess.StartAsync(db, "restart-b");
+        await using var client2 = await silo2.ConnectAsync(account.Token);
+        var me = await client2.Account(account.AccountId).WhoAmI();
+        Assert.Equal("restart@example.com", me.Email);
+        Assert.Equal(account.OrgId, Assert.Single(me.Orgs).OrgId);
+    }
+
+    [Fact]
+    public async Task AdoNet_reminder_fires()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await SiloProcess.StartAsync(db, "reminders", new Dictionary<string, string>
+        {
+            ["Reminders:MinimumPeriod"] = "00:00:01",
+            ["Retention:EpochPeriod"] = "00:00:02",
+        });
+        var sw = Stopwatch.StartNew();
+        while (await silo.MetricAsync("plandex_retention_epoch_ticks") < 1)
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the epoch reminder did not fire within 30 s\n" + silo.Log);
+            await Task.Delay(250);
+        }
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM orleansreminderstable WHERE remindername = 'epoch'"));
+        output.WriteLine($"first reminder tick after {sw.ElapsedMilliseconds} ms");
+    }
+
+    [Fact]
+    public async Task Failover_after_kill_9_reactivates_the_grain_with_its_state()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var a = await SiloProcess.StartAsync(db, "failover-a");
+        // Created while only silo A runs, so the account grain lives on A.
+        SignInResult account;
+        await using (var first = await a.ConnectAsync())
+            account = await first.SignUpAsync(new SignUpRequest("failover@example.com", "Failover"));
+        await using var b = await SiloProcess.StartAsync(db, "failover-b");
+        await using var client = await SiloProcess.ConnectAsync([a, b], account.Token);
+        Assert.Equal("failover@example.com", (await client.Account(account.AccountId).WhoAmI()).Email);
+
+        a.Kill();
+        var sw = Stopwatch.StartNew();
+        AccountInfo? me = null;
+        while (me is null)
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "no successful call within 30 s of the kill\n" + b.Log);
+            try
+            {
+                me = await client.Account(account.AccountId).WhoAmI().WaitAsync(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception e) when (e is not AccessDeniedException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        output.WriteLine($"kill -9 to first successful call: {sw.ElapsedMilliseconds} ms");
+        Console.WriteLine($"[measure] failover kill -9 to first success: {sw.ElapsedMilliseconds} ms");
+        Assert.Equal("failover@example.com", me.Email);
+        Assert.Equal(account.OrgId, Assert.Single(me.Orgs).OrgId);
+    }
+
+    [Theory]
+    [InlineData("PLANDEX_Database__ConnectionString", "", "Database:ConnectionString: is required")]
+    [InlineData("PLANDEX_Database__ConnectionString", "Host=127.0.0.1;Port=1;Username=x;Password=y;Timeout=2", "Database:ConnectionString: cannot reach the database")]
+    [InlineData("PLANDEX_Database__ConnectionString", "this is not=a;connection", "Database:ConnectionString: is malformed")]
+    [InlineData("PLANDEX_Cluster__SiloPort", "70000", "Cluster:SiloPort: 70000 is not a port")]
+    [InlineData("PLANDEX_Membership__ProbeTimeout", "soon", "Membership:ProbeTimeout: 'soon' is not a valid duration")]
+    public async Task Bad_settings_exit_non_zero_with_one_line_naming_the_setting(string variable, string value, string expected)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["PLANDEX_Database__ConnectionString"] = TestEnv.PgApp,
+            ["PLANDEX_Security__KeyDirectory"] = TestEnv.NewWorkDir("keys"),
+            [variable] = value,
+        };
+        var r = await ProcessRunner.DotnetAsync(TestEnv.SiloDll, [], env, timeout: TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, r.ExitCode);
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(expected, line);
+        Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+    }
+
+    [Fact]
+    public async Task Unknown_option_and_port_in_use_are_one_line_errors()
+    {
+        var unknown = await ProcessRunner.DotnetAsync(TestEnv.SiloDll, ["--Cluster:Nope=1"]);
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("unknown option '--Cluster:Nope'", unknown.Stderr);
+
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        var port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+        var env = new Dictionary<string, string>
+        {
+            ["PLANDEX_Database__ConnectionString"] = TestEnv.PgApp,
+            ["PLANDEX_Security__KeyDirectory"] = TestEnv.NewWorkDir("keys"),
+        };
+        var r = await ProcessRunner.DotnetAsync(TestEnv.SiloDll, [$"--Cluster:GatewayPort={port}", $"--Http:Port={Ports.Free()}", $"--Cluster:SiloPort={Ports.Free()}"], env);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains($"Cluster:GatewayPort: port {port} is already in use", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+    }
+
+    [Fact]
+    public async Task Health_metrics_and_dashboard_answer()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await SiloProcess.StartAsync(db, "http");
+        Assert.Equal("Healthy", await silo.GetAsync("/health/live"));
+        Assert.Equal("Healthy", await silo.GetAsync("/health/ready"));
+        var metrics = await silo.GetAsync("/metrics");
+        Assert.Contains("orleans_", metrics);
+        Assert.Contains("plandex_sessions_active", metrics);
+        Assert.Contains("<html", await silo.GetAsync("/dashboard/"), StringComparison.OrdinalIgnoreCase);
+    }
+}

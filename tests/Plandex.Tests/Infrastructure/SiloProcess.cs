@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Plandex.Client.Connection;
+
+namespace Plandex.Tests.Infrastructure;
+
+/// <summary>
+/// A real silo process (the built Plandex.Silo.dll) on free loopback ports, against a <see cref="TestDatabase"/>.
+/// Captures every log line; has its own working and temp directories (scanned by the key-hygiene tests).
+/// </summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private SiloProcess(Process process, string name, int gatewayPort, int httpPort, string workDir)
+    {
+        _process = process;
+        Name = name;
+        GatewayPort = gatewayPort;
+        HttpPort = httpPort;
+        WorkDir = workDir;
+    }
+
+    public string Name { get; }
+    public int GatewayPort { get; }
+    public int HttpPort { get; }
+    public string WorkDir { get; }
+    public int Pid => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public IPEndPoint Gateway => new(IPAddress.Loopback, GatewayPort);
+    public IReadOnlyList<string> Lines => _lines.ToList();
+    public string Log => string.Join('\n', _lines);
+
+    public static async Task<SiloProcess> StartAsync(TestDatabase db, string name = "silo",
+        IReadOnlyDictionary<string, string>? settings = null, string clusterId = "test")
+    {
+        var gateway = Ports.Free();
+        var siloPort = Ports.Free();
+        var http = Ports.Free();
+        var work = TestEnv.NewWorkDir(name);
+        var tmp = Directory.CreateDirectory(Path.Combine(work, "tmp")).FullName;
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = work,
+        };
+        psi.ArgumentList.Add(TestEnv.SiloDll);
+        var env = new Dictionary<string, string>
+        {
+            ["PLANDEX_Database__ConnectionString"] = db.AppConnectionString,
+            ["PLANDEX_Database__MaxPoolSize"] = "20",
+            ["PLANDEX_Cluster__ClusterId"] = clusterId,
+            ["PLANDEX_Cluster__SiloName"] = name,
+            ["PLANDEX_Cluster__SiloPort"] = siloPort.ToString(),
+            ["PLANDEX_Cluster__GatewayPort"] = gateway.ToString(),
+            ["PLANDEX_Http__Port"] = http.ToString(),
+            ["PLANDEX_Security__KeyDirectory"] = db.KeyDirectory,
+            ["PLANDEX_Accounts__OpenSignUp"] = "true",
+            ["TMPDIR"] = tmp,
+        };
+        if (settings is not null) foreach (var (k, v) in settings) env[k.StartsWith("PLANDEX_") ? k : "PLANDEX_" + k.Replace(":", "__")] = v;
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+
+        var process = Process.Start(psi)!;
+        var silo = new SiloProcess(process, name, gateway, http, work);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) silo._lines.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) silo._lines.Enqueue(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await silo.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        return silo;
+    }
+
+    public async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < timeout)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"silo {Name} exited with {_process.ExitCode}:\n{Log}");
+            try
+            {
+                var r = await http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready");
+                if (r.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"silo {Name} not ready after {timeout}:\n{Log}");
+    }
+
+    public async Task<string> GetAsync(string path)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        return await http.GetStringAsync($"http://127.0.0.1:{HttpPort}{path}");
+    }
+
+    /// <summary>Sum of a Prometheus metric's samples on /metrics (0 when absent).</summary>
+    public async Task<double> MetricAsync(string name)
+    {
+        var text = await GetAsync("/metrics");
+        return text.Split('\n')
+            .Where(l => l.StartsWith(name, StringComparison.Ordinal) && (l.Length == name.Length || l[name.Length] is ' ' or '{'))
+            .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))
+            .Sum();
+    }
+
+    public Task<PlandexClient> ConnectAsync(string? token = null) => ConnectAsync([this], token);
+
+    public static Task<PlandexClient> ConnectAsync(IEnumerable<SiloProcess> silos, string? token = null, string clusterId = "test") =>
+        PlandexClient.ConnectAsync(new PlandexClientOptions
+        {
+            Server = new ServerAddress(silos.Select(s => s.Gateway).ToList()),
+            ClusterId = clusterId,
+            SessionToken = token,
+        });
+
+    /// <summary>kill -9: no goodbye to the cluster.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(10_000);
+    }
+
+    /// <summary>Ctrl-C: graceful shutdown.</summary>
+    public async Task StopAsync()
+    {
+        if (_process.HasExited) return;
+        Interrupt(_process.Id);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try { await _process.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException) { Kill(); }
+    }
+
+    internal static void Interrupt(int pid)
+    {
+        using var kill = Process.Start("kill", ["-INT", pid.ToString()]);
+        kill.WaitForExit();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _process.Dispose();
+    }
+}

@@ -42,7 +42,7 @@ pg_init "$PGDIR" "$PGPW"
 if ! pg_as_owner "$PG_BIN/pg_ctl" -D "$PGDIR/data" status >/dev/null 2>&1; then
   pg_start "$PGDIR" "$PGPORT"
   STARTED_PG=1
-  echo "PostgreSQL started on 127.0.0.1:$PGPORT (data in .data/pg)"
+  echo "PostgreSQL started on 127.0.0.1:$PGPORT (data in $PGDIR)"
 fi
 pg_psql "$PGDIR" "$PGPORT" "$PGPW" "SELECT 1" >/dev/null
 if ! PGPASSWORD=$PGPW "$PG_BIN/psql" -X -tA -h 127.0.0.1 -p "$PGPORT" -U plandex_admin -d postgres \
@@ -69,7 +69,8 @@ dotnet "$SILO" migrate
 # The silo runs as a child so a signal to this script reaches it too; it shuts down gracefully, then PostgreSQL stops.
 dotnet "$SILO" "$@" &
 SILO_PID=$!
-trap 'kill -INT $SILO_PID 2>/dev/null || true' INT TERM
+# SIGTERM, not SIGINT: a background child of a non-interactive shell ignores SIGINT.
+trap 'kill -TERM $SILO_PID 2>/dev/null || true' INT TERM
 set +e
 wait $SILO_PID; rc=$?
 while kill -0 $SILO_PID 2>/dev/null; do wait $SILO_PID; rc=$?; done

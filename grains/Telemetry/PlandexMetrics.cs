@@ -22,6 +22,9 @@ public static class PlandexMetrics
         Meter.CreateObservableGauge("plandex.sessions.active", () => Interlocked.Read(ref _activeSessions));
     }
 
+    /// <summary>Creates the instruments now, so /metrics lists them before their first use.</summary>
+    public static void Initialize() => _ = StreamsStarted;
+
     public static void SessionActivated() => Interlocked.Increment(ref _activeSessions);
     public static void SessionDeactivated() => Interlocked.Decrement(ref _activeSessions);
 }

@@ -139,6 +139,7 @@ internal static class SiloHost
 
     private static void ConfigureTelemetry(WebApplicationBuilder builder, SiloSettings settings)
     {
+        PlandexMetrics.Initialize();
         var otel = builder.Services.AddOpenTelemetry()
             .WithMetrics(m => m.AddMeter("Microsoft.Orleans", PlandexMetrics.MeterName).AddPrometheusExporter());
         // Traces leave the process only when an operator names a collector: by default nothing is sent anywhere.

@@ -97,12 +97,13 @@ public sealed class SiloProcess : IAsyncDisposable
         return await http.GetStringAsync($"http://127.0.0.1:{HttpPort}{path}");
     }
 
-    /// <summary>Sum of a Prometheus metric's samples on /metrics (0 when absent).</summary>
+    /// <summary>Sum of a Prometheus metric's samples on /metrics (0 when absent); counters may carry "_total".</summary>
     public async Task<double> MetricAsync(string name)
     {
         var text = await GetAsync("/metrics");
+        bool Is(string l, string n) => l.StartsWith(n, StringComparison.Ordinal) && l.Length > n.Length && l[n.Length] is ' ' or '{';
         return text.Split('\n')
-            .Where(l => l.StartsWith(name, StringComparison.Ordinal) && (l.Length == name.Length || l[name.Length] is ' ' or '{'))
+            .Where(l => Is(l, name) || Is(l, name + "_total"))
             .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))
             .Sum();
     }

@@ -1,0 +1,26 @@
+namespace Plandex.GrainInterfaces;
+
+/// <summary>
+/// A plan (key: plan id): settings, conversation, context metadata, status and its one active stream.
+/// Every client call checks that the caller is a member of the plan's org.
+/// </summary>
+public interface IPlanGrain : IGrainWithGuidKey
+{
+    [ClientCallable] Task<PlanInfo> Describe();
+    [ClientCallable] Task SetModel(ModelSettings model);
+    [ClientCallable] Task<IReadOnlyList<ConvoMessage>> Conversation();
+
+    /// <summary>Reserves the plan's stream and a fresh session; refused while another stream runs.</summary>
+    [ClientCallable] Task<StreamTicket> BeginTell();
+    /// <summary>Starts the reserved stream with the user's prompt and the key sealed to its session.</summary>
+    [ClientCallable] Task Tell(Guid streamId, string prompt, SealedKey key);
+    [ClientCallable] Task Stop();
+
+    /// <summary>Events of the current (or last) stream from <paramref name="afterSeq"/> on: replay, then live.</summary>
+    [ClientCallable] IAsyncEnumerable<StreamEvent> Watch(long afterSeq, CancellationToken cancellationToken = default);
+
+    // Internal: the org creates plans; the session reports.
+    Task Create(Guid orgId, Guid ownerId, string name);
+    Task Append(Guid streamId, string text);
+    Task Complete(Guid streamId, StreamEventKind outcome, string? error, int promptTokens, int replyTokens);
+}

@@ -1,0 +1,220 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using Plandex.GrainInterfaces;
+using Plandex.GrainInterfaces.Security;
+
+namespace Plandex.Grains.Providers;
+
+/// <summary>
+/// One streaming call to a provider over a hand-written HTTP/1.1 connection. Hand-written because HttpClient
+/// takes headers only as strings, and the Authorization value must never become one: the head is written from a
+/// pinned buffer (<see cref="PinnedHeadWriter"/>) and the bytes read back before the body (where an error body
+/// may echo the key) sit in a pinned buffer that is zeroed. Error bodies are never read into text.
+/// </summary>
+public static class ProviderCall
+{
+    private const int ReadBufferSize = 16 * 1024;
+
+    public static async Task RunAsync(UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, ProviderRequest request,
+        ChannelWriter<WireEvent> events, TimeSpan stallTimeout, CancellationToken ct)
+    {
+        var uri = endpoint.BaseUrl;
+        var body = wire.Body(request);
+        using var socket = new Socket(endpoint.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            connect.CancelAfter(TimeSpan.FromSeconds(15));
+            try { await socket.ConnectAsync(endpoint.Address, uri.Port, connect.Token); }
+            catch (SocketException) { throw new ProviderException($"cannot connect to the provider at {uri.Host}:{uri.Port}"); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new ProviderException($"connecting to {uri.Host}:{uri.Port} timed out"); }
+        }
+        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        if (uri.Scheme == "https")
+        {
+            var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = uri.IdnHost }, ct);
+            stream = tls;
+        }
+        await using var _ = stream;
+        await using var cancelRegistration = ct.Register(() => { try { socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } socket.Close(); });
+
+        await WriteRequestAsync(stream, uri, wire, key, body, ct);
+
+        var buffer = ProviderKeySeal.Pinned(ReadBufferSize);
+        try
+        {
+            var reader = new ResponseReader(stream, buffer, stallTimeout, ct);
+            var (status, chunked, length) = await reader.ReadHeadAsync();
+            if (status is < 200 or > 299) throw new ProviderException(Describe(status));
+            await ReadEventsAsync(reader, chunked, length, wire, events);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(buffer);
+        }
+    }
+
+    private static async Task WriteRequestAsync(Stream stream, Uri uri, IProviderWire wire, UnsealedKey key, byte[] body, CancellationToken ct)
+    {
+        using var head = new PinnedHeadWriter();
+        var path = uri.AbsolutePath.TrimEnd('/') + "/" + wire.RelativePath;
+        head.Ascii($"POST {path} HTTP/1.1\r\nHost: {uri.Authority}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n");
+        head.Ascii($"Content-Length: {body.Length}\r\nConnection: close\r\nUser-Agent: plandex-actors\r\n");
+        wire.WriteAuthHeaders(head, key.Key);
+        head.Ascii("\r\n");
+        await stream.WriteAsync(head.Written, ct);
+        await stream.WriteAsync(body, ct);
+        await stream.FlushAsync(ct);
+    }
+
+    private static async Task ReadEventsAsync(ResponseReader reader, bool chunked, long length, IProviderWire wire, ChannelWriter<WireEvent> events)
+    {
+        string? eventName = null;
+        var data = new StringBuilder();
+        var decoder = Encoding.UTF8.GetDecoder();
+        var line = new StringBuilder();
+        var chars = new char[ReadBufferSize];
+        await foreach (var segment in reader.BodyAsync(chunked, length))
+        {
+            var n = decoder.GetChars(segment.Span, chars, flush: false);
+            for (var i = 0; i < n; i++)
+            {
+                var c = chars[i];
+                if (c == '\r') continue;
+                if (c != '\n') { line.Append(c); continue; }
+                var l = line.ToString();
+                line.Clear();
+                if (l.Length == 0)
+                {
+                    if (data.Length > 0)
+                    {
+                        WireEvent e;
+                        try { e = wire.Parse(eventName, data.ToString()); }
+                        catch (System.Text.Json.JsonException) { throw new ProviderException("the provider sent a malformed event"); }
+                        if (e.Error is not null) throw new ProviderException(e.Error);
+                        await events.WriteAsync(e);
+                        if (e.Done) return;
+                    }
+                    eventName = null;
+                    data.Clear();
+                }
+                else if (l.StartsWith("data:", StringComparison.Ordinal)) { if (data.Length > 0) data.Append('\n'); data.Append(l.AsSpan(5).TrimStart(' ')); }
+                else if (l.StartsWith("event:", StringComparison.Ordinal)) eventName = l[6..].Trim();
+            }
+        }
+        throw new ProviderException("the provider closed the connection before the reply was complete");
+    }
+
+    private static string Describe(int status) => status switch
+    {
+        401 or 403 => $"the provider refused the API key ({status})",
+        429 => "the provider is rate limiting this key (429): try again later",
+        404 => "the provider does not know this endpoint or model (404)",
+        400 => "the provider rejected the request (400): check the model name",
+        >= 500 => $"the provider failed ({status}): try again later",
+        _ => $"the provider answered {status}",
+    };
+
+    /// <summary>Minimal HTTP/1.1 response reading over a pinned buffer: status line, headers, then the body.</summary>
+    private sealed class ResponseReader(Stream stream, byte[] buffer, TimeSpan stallTimeout, CancellationToken ct)
+    {
+        private int _start, _end;
+
+        private async Task<bool> FillAsync()
+        {
+            if (_start > 0)
+            {
+                Buffer.BlockCopy(buffer, _start, buffer, 0, _end - _start);
+                buffer.AsSpan(_end - _start, _start).Clear();
+                _end -= _start;
+                _start = 0;
+            }
+            if (_end == buffer.Length) throw new ProviderException("the provider sent an oversized header or line");
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            stall.CancelAfter(stallTimeout);
+            int n;
+            try { n = await stream.ReadAsync(buffer.AsMemory(_end), stall.Token); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new ProviderException($"the provider sent nothing for {stallTimeout.TotalSeconds:0} s (stalled)");
+            }
+            catch (IOException) when (!ct.IsCancellationRequested) { throw new ProviderException("the connection to the provider dropped mid-stream"); }
+            catch (ObjectDisposedException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+            catch (IOException) { throw new OperationCanceledException(ct); }
+            _end += n;
+            return n > 0;
+        }
+
+        private async Task<string> ReadLineAsync()
+        {
+            while (true)
+            {
+                var i = Array.IndexOf(buffer, (byte)'\n', _start, _end - _start);
+                if (i >= 0)
+                {
+                    var s = Encoding.ASCII.GetString(buffer, _start, i - _start).TrimEnd('\r');
+                    _start = i + 1;
+                    return s;
+                }
+                if (!await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
+            }
+        }
+
+        public async Task<(int Status, bool Chunked, long Length)> ReadHeadAsync()
+        {
+            var statusLine = await ReadLineAsync();
+            var parts = statusLine.Split(' ', 3);
+            if (parts.Length < 2 || !parts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(parts[1], out var status))
+                throw new ProviderException("the provider did not answer with HTTP/1.1");
+            var chunked = false;
+            long length = -1;
+            for (var h = await ReadLineAsync(); h.Length > 0; h = await ReadLineAsync())
+            {
+                var colon = h.IndexOf(':');
+                if (colon <= 0) continue;
+                var name = h[..colon].Trim();
+                var value = h[(colon + 1)..].Trim();
+                if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase) && value.Contains("chunked", StringComparison.OrdinalIgnoreCase)) chunked = true;
+                else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) long.TryParse(value, out length);
+            }
+            return (status, chunked, length);
+        }
+
+        public async IAsyncEnumerable<ReadOnlyMemory<byte>> BodyAsync(bool chunked, long length)
+        {
+            if (!chunked)
+            {
+                var remaining = length < 0 ? long.MaxValue : length;
+                while (remaining > 0)
+                {
+                    if (_start == _end && !await FillAsync()) yield break;
+                    var n = (int)Math.Min(_end - _start, remaining);
+                    yield return buffer.AsMemory(_start, n);
+                    _start += n;
+                    remaining -= n;
+                }
+                yield break;
+            }
+            while (true)
+            {
+                var sizeLine = await ReadLineAsync();
+                var semi = sizeLine.IndexOf(';');
+                if (!long.TryParse(semi >= 0 ? sizeLine[..semi] : sizeLine, System.Globalization.NumberStyles.HexNumber, null, out var size))
+                    throw new ProviderException("the provider sent a malformed chunk");
+                if (size == 0) yield break;
+                while (size > 0)
+                {
+                    if (_start == _end && !await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
+                    var n = (int)Math.Min(_end - _start, size);
+                    yield return buffer.AsMemory(_start, n);
+                    _start += n;
+                    size -= n;
+                }
+                await ReadLineAsync(); // CRLF after the chunk
+            }
+        }
+    }
+}

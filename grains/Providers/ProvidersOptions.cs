@@ -1,0 +1,25 @@
+namespace Plandex.Grains.Providers;
+
+/// <summary>Section "Providers": where stream sessions may send a user's key.</summary>
+public sealed class ProvidersOptions
+{
+    /// <summary>Base URLs keys may go to (prefix match on scheme, host, port and path), comma-separated.</summary>
+    public string AllowedEndpoints { get; set; } =
+        "https://api.openai.com/v1,https://api.anthropic.com/v1,https://openrouter.ai/api/v1,https://api.deepseek.com/v1";
+    /// <summary>Also allow http(s)://127.0.0.1 / localhost endpoints (local quickstart, tests, Ollama on the same host).</summary>
+    public bool AllowLoopback { get; set; }
+    /// <summary>Allow endpoints that resolve to private networks (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).</summary>
+    public bool AllowPrivateNetworks { get; set; }
+    /// <summary>No data from the provider for this long ends the stream with an error.</summary>
+    public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>Upper bound of one stream.</summary>
+    public TimeSpan MaxStreamDuration { get; set; } = TimeSpan.FromMinutes(30);
+    /// <summary>Chunks arriving within this window are handed to the plan together (the first goes at once).</summary>
+    public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>This silo's own ports: never a provider endpoint (set by the host, not by configuration).</summary>
+    public HashSet<int> OwnPorts { get; } = [];
+
+    public IReadOnlyList<string> AllowedEndpointList =>
+        AllowedEndpoints.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

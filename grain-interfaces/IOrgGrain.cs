@@ -6,6 +6,10 @@ public interface IOrgGrain : IGrainWithGuidKey
     [ClientCallable] Task<InviteCreated> Invite(string email, OrgRole role);
     [ClientCallable] Task<IReadOnlyList<OrgMember>> Users();
     [ClientCallable] Task RemoveUser(Guid accountId);
+    [ClientCallable] Task<PlanSummary> CreatePlan(string name);
+    [ClientCallable] Task<IReadOnlyList<PlanSummary>> Plans();
+    /// <summary>The org's plans that are streaming right now (<c>plandex ps</c>).</summary>
+    [ClientCallable] Task<IReadOnlyList<ActiveStream>> ActiveStreams();
 
     // Internal.
     Task Create(string name, OrgMember owner);

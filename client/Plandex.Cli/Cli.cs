@@ -35,6 +35,10 @@ internal static class Cli
         catch (SiloUnavailableException) { return Fail($"the server at {server} became unavailable"); }
     }
 
+    /// <summary>The session's current plan; a missing one is a one-line error.</summary>
+    public static Guid CurrentPlan(CliContext c) =>
+        c.RequireSession.CurrentPlan ?? throw new InvalidRequestException("no current plan: run `plandex new` or `plandex cd PLAN`");
+
     public static int Fail(string message)
     {
         Console.Error.WriteLine($"plandex: {message}");

@@ -10,4 +10,6 @@ public sealed record PlanInfo(
     [property: Id(5)] ModelSettings Model,
     [property: Id(6)] Guid? ActiveStreamId,
     [property: Id(7)] string? LastError,
-    [property: Id(8)] int MessageCount);
+    [property: Id(8)] int MessageCount,
+    [property: Id(9)] Guid? StreamStartedBy = null,
+    [property: Id(10)] DateTimeOffset? StreamStartedAt = null);

@@ -47,6 +47,33 @@ internal sealed class OrgGrain(
         await GrainFactory.GetGrain<IAccountGrain>(accountId).RemoveMembership(Id);
     }
 
+    public async Task<PlanSummary> CreatePlan(string name)
+    {
+        var caller = RequireRole(OrgRole.Member);
+        var planName = Validation.Input.Name(name, "plan name");
+        if (state.State.Plans.Any(p => p.Name == planName)) throw new InvalidRequestException($"a plan named '{planName}' already exists in this org");
+        var plan = new PlanSummary(Guid.NewGuid(), planName, caller.AccountId, time.GetUtcNow());
+        await GrainFactory.GetGrain<IPlanGrain>(plan.PlanId).Create(Id, caller.AccountId, planName);
+        state.State.Plans.Add(plan);
+        await state.WriteStateAsync();
+        return plan;
+    }
+
+    public Task<IReadOnlyList<PlanSummary>> Plans()
+    {
+        RequireRole(OrgRole.Member);
+        return Task.FromResult<IReadOnlyList<PlanSummary>>(state.State.Plans.ToList());
+    }
+
+    public async Task<IReadOnlyList<ActiveStream>> ActiveStreams()
+    {
+        RequireRole(OrgRole.Member);
+        var infos = await Task.WhenAll(state.State.Plans.Select(p => GrainFactory.GetGrain<IPlanGrain>(p.PlanId).Describe()));
+        return infos.Where(i => i.Status == PlanStatus.Streaming && i.ActiveStreamId is not null)
+            .Select(i => new ActiveStream(i.PlanId, i.Name, i.ActiveStreamId!.Value, i.StreamStartedBy ?? i.OwnerId, i.StreamStartedAt ?? DateTimeOffset.MinValue))
+            .ToList();
+    }
+
     public async Task Create(string name, OrgMember owner)
     {
         if (state.RecordExists) throw new InvalidOperationException("org exists");

@@ -1,6 +1,8 @@
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Plandex.Grains.Accounts;
+using Plandex.Grains.Plans;
+using Plandex.Grains.Providers;
 using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
 
@@ -18,6 +20,8 @@ internal sealed class SiloSettings
     public SecurityOptions Security { get; } = new();
     public RetentionOptions Retention { get; } = new();
     public ReminderSettings Reminders { get; } = new();
+    public PlanOptions Plans { get; } = new();
+    public ProvidersOptions Providers { get; } = new();
 
     public static SiloSettings Bind(IConfiguration config)
     {
@@ -31,6 +35,8 @@ internal sealed class SiloSettings
         Bind(config, "Security", s.Security);
         Bind(config, "Retention", s.Retention);
         Bind(config, ReminderSettings.Section, s.Reminders);
+        Bind(config, "Plans", s.Plans);
+        Bind(config, "Providers", s.Providers);
         return s;
     }
 
@@ -45,6 +51,15 @@ internal sealed class SiloSettings
         Require.Positive(Retention.EpochPeriod, "Retention:EpochPeriod");
         Require.Positive(Retention.Window, "Retention:Window");
         Require.Positive(Reminders.MinimumPeriod, "Reminders:MinimumPeriod");
+        Require.Positive(Plans.Heartbeat, "Plans:Heartbeat");
+        Require.Positive(Plans.SessionCheck, "Plans:SessionCheck");
+        if (Plans.MaxPromptChars < 1) throw new SettingsError("Plans:MaxPromptChars", "must be at least 1");
+        Require.Positive(Providers.StallTimeout, "Providers:StallTimeout");
+        Require.Positive(Providers.MaxStreamDuration, "Providers:MaxStreamDuration");
+        if (Providers.BatchWindow < TimeSpan.Zero) throw new SettingsError("Providers:BatchWindow", "must not be negative");
+        foreach (var e in Providers.AllowedEndpointList)
+            if (!Uri.TryCreate(e, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
+                throw new SettingsError("Providers:AllowedEndpoints", $"'{e}' is not an http(s) URL");
         if (Retention.EpochPeriod < Reminders.MinimumPeriod)
             throw new SettingsError("Retention:EpochPeriod", $"must be at least Reminders:MinimumPeriod ({Reminders.MinimumPeriod})");
         Require.Positive(Accounts.SessionLifetime, "Accounts:SessionLifetime");
@@ -64,7 +79,8 @@ internal sealed class SiloSettings
             (HttpSettings.Section, typeof(HttpSettings)), (MembershipSettings.Section, typeof(MembershipSettings)),
             (TelemetrySettings.Section, typeof(TelemetrySettings)), ("Accounts", typeof(AccountsOptions)),
             ("Security", typeof(SecurityOptions)), ("Retention", typeof(RetentionOptions)),
-            (ReminderSettings.Section, typeof(ReminderSettings)),
+            (ReminderSettings.Section, typeof(ReminderSettings)), ("Plans", typeof(PlanOptions)),
+            ("Providers", typeof(ProvidersOptions)),
         }
         .SelectMany(t => t.Item2.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite).Select(p => $"{t.Item1}:{p.Name}"))

@@ -9,6 +9,8 @@ internal static class CommandCatalog
         StatusCommand.Create(),
         .. AccountCommands.Create(),
         .. OrgCommands.Create(),
+        .. PlanCommands.Create(),
+        .. StreamCommands.Create(),
         .. IgnoreCommands.Create(),
     ];
 }

@@ -58,6 +58,8 @@ public sealed class PlandexClient : IAsyncDisposable
     public Task<SignInResult> SignInWithCodeAsync(string email, string code) => Grains.GetGrain<IAccessGrain>(0).SignInWithCode(email, code);
     public IAccountGrain Account(Guid accountId) => Grains.GetGrain<IAccountGrain>(accountId);
     public IOrgGrain Org(Guid orgId) => Grains.GetGrain<IOrgGrain>(orgId);
+    public IPlanGrain Plan(Guid planId) => Grains.GetGrain<IPlanGrain>(planId);
+    public Streams.PlanStreams Streams => new(this);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,89 @@
+using System.Runtime.CompilerServices;
+using Plandex.Client.Connection;
+using Plandex.GrainInterfaces;
+
+namespace Plandex.Client.Streams;
+
+/// <summary>
+/// The client side of a <c>tell</c>: reserve the stream, seal the key to its session, start it, and watch.
+/// Watching survives a lost silo or gateway: it re-attaches from the last sequence number it saw, and treats
+/// <see cref="SilenceLimit"/> without any event (heartbeats come every few seconds) as a dead connection.
+/// </summary>
+public sealed class PlanStreams(PlandexClient client)
+{
+    public TimeSpan SilenceLimit { get; init; } = TimeSpan.FromSeconds(8);
+    public TimeSpan GiveUpAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    public async Task<Guid> TellAsync(Guid planId, string prompt, string? baseUrlOverride = null)
+    {
+        var plan = client.Plan(planId);
+        var ticket = await plan.BeginTell();
+        var endpoint = EndpointChoice.Resolve(ticket.Model.Provider, ticket.Model.BaseUrl, baseUrlOverride);
+        var sealedKey = ProviderKey.SealFromEnvironment(ticket.Model.Provider, ticket, endpoint);
+        await plan.Tell(ticket.StreamId, prompt, sealedKey);
+        return ticket.StreamId;
+    }
+
+    public async IAsyncEnumerable<StreamEvent> WatchAsync(Guid planId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var seq = afterSeq;
+        var lastHeard = DateTime.UtcNow;
+        Guid? streamId = null;
+        while (true)
+        {
+            var attempt = new Attempt(client.Plan(planId).Watch(seq, ct).GetAsyncEnumerator(ct));
+            try
+            {
+                while (true)
+                {
+                    var (ok, ev, failure) = await attempt.NextAsync(SilenceLimit, ct);
+                    if (failure is not null)
+                    {
+                        if (failure is AccessDeniedException or InvalidRequestException || DateTime.UtcNow - lastHeard > GiveUpAfter) throw failure;
+                        break; // reconnect from seq
+                    }
+                    if (!ok) yield break;
+                    lastHeard = DateTime.UtcNow;
+                    // A different stream id means the plan restarted: its log starts again at 1.
+                    if (streamId is { } known && ev!.StreamId != known && ev.Kind != StreamEventKind.Heartbeat) seq = 0;
+                    streamId ??= ev!.StreamId;
+                    if (ev!.Kind != StreamEventKind.Heartbeat)
+                    {
+                        if (ev.Seq <= seq && ev.StreamId == streamId && !ev.IsTerminal) continue; // already seen
+                        seq = ev.Seq;
+                        streamId = ev.StreamId;
+                    }
+                    yield return ev;
+                    if (ev.IsTerminal) yield break;
+                }
+            }
+            finally
+            {
+                await attempt.DisposeAsync();
+            }
+            await Task.Delay(300, ct);
+        }
+    }
+
+    private sealed class Attempt(IAsyncEnumerator<StreamEvent> inner) : IAsyncDisposable
+    {
+        public async Task<(bool Ok, StreamEvent? Event, Exception? Failure)> NextAsync(TimeSpan silence, CancellationToken ct)
+        {
+            try
+            {
+                var next = inner.MoveNextAsync().AsTask();
+                if (await Task.WhenAny(next, Task.Delay(silence, ct)) != next)
+                    return (false, null, new TimeoutException("no event or heartbeat from the server"));
+                return await next ? (true, inner.Current, null) : (false, null, null);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+            catch (Exception e) { return (false, null, e); }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try { await inner.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
+            catch (Exception) { /* the server side may be gone: nothing to release */ }
+        }
+    }
+}

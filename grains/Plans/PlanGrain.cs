@@ -1,0 +1,258 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Plandex.GrainInterfaces;
+using Plandex.Grains.Providers;
+using Plandex.Grains.Security;
+using Plandex.Grains.Validation;
+
+namespace Plandex.Grains.Plans;
+
+/// <summary>
+/// A plan: settings, conversation, status and its one stream. Watchers read the in-memory <see cref="StreamLog"/>
+/// through an IAsyncEnumerable call (Orleans interleaves its enumeration calls, so the session's appends are
+/// never blocked by a waiting watcher). The reply is written to the conversation once, when the stream ends.
+/// </summary>
+internal sealed partial class PlanGrain(
+    [PersistentState("plan")] IPersistentState<PlanState> state,
+    PlanStore store,
+    IOptions<PlanOptions> options,
+    TimeProvider time,
+    ILogger<PlanGrain> log) : Grain, IPlanGrain
+{
+    // Volatile state: not persisted; gone on deactivation.
+    private StreamLog? _log;                       // events of the current or last stream
+    private (Guid StreamId, Guid Caller)? _reserved; // a BeginTell whose Tell has not arrived yet
+    private IGrainTimer? _sessionCheck;
+    private int _sessionMisses;
+
+    private Guid Id => this.GetPrimaryKey();
+
+    public override async Task OnActivateAsync(CancellationToken ct)
+    {
+        if (state.RecordExists && state.State.Status == PlanStatus.Streaming && state.State.ActiveStreamId is { } streamId)
+        {
+            // The activation that ran this stream is gone (its silo died): the stream cannot continue.
+            _log = new StreamLog(streamId);
+            await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
+            _ = GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Stop();
+        }
+    }
+
+    public async Task<PlanInfo> Describe()
+    {
+        await RequireMemberAsync();
+        return Info();
+    }
+
+    public async Task SetModel(ModelSettings model)
+    {
+        await RequireMemberAsync();
+        ArgumentNullException.ThrowIfNull(model);
+        var provider = Input.Name(model.Provider, "provider", 40).ToLowerInvariant();
+        if (!IProviderWire.Known.Contains(provider))
+            throw new InvalidRequestException($"unknown provider '{provider}' (known: {string.Join(", ", IProviderWire.Known.Order())})");
+        var name = Input.Name(model.Model, "model", 200);
+        if (name.Any(c => !(char.IsAsciiLetterOrDigit(c) || "._:/@+-=".Contains(c))))
+            throw new InvalidRequestException("model may contain only letters, digits and . _ : / @ + - =");
+        string? baseUrl = null;
+        if (!string.IsNullOrWhiteSpace(model.BaseUrl))
+        {
+            if (!Uri.TryCreate(model.BaseUrl.Trim(), UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https") || model.BaseUrl.Length > 500)
+                throw new InvalidRequestException("base URL must be an absolute http(s) URL");
+            baseUrl = u.ToString().TrimEnd('/');
+        }
+        state.State.Model = new ModelSettings(provider, name, baseUrl);
+        await state.WriteStateAsync();
+    }
+
+    public async Task<IReadOnlyList<ConvoMessage>> Conversation()
+    {
+        await RequireMemberAsync();
+        return await store.Messages(Id);
+    }
+
+    public async Task<StreamTicket> BeginTell()
+    {
+        var caller = await RequireMemberAsync();
+        RefuseIfStreaming();
+        var streamId = Guid.NewGuid();
+        var publicKey = await GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Open(Id);
+        _reserved = (streamId, caller);
+        return new StreamTicket(streamId, publicKey, state.State.Model);
+    }
+
+    public async Task Tell(Guid streamId, string prompt, SealedKey key)
+    {
+        var caller = await RequireMemberAsync();
+        RefuseIfStreaming();
+        if (_reserved is not { } r || r.StreamId != streamId || r.Caller != caller)
+            throw new InvalidRequestException("this stream was not reserved by you, or its reservation expired: tell again");
+        ArgumentNullException.ThrowIfNull(key);
+        if (string.IsNullOrWhiteSpace(prompt)) throw new InvalidRequestException("prompt is empty");
+        if (prompt.Length > options.Value.MaxPromptChars)
+            throw new InvalidRequestException($"prompt is too long ({prompt.Length} characters; the limit is {options.Value.MaxPromptChars})");
+        _reserved = null;
+
+        var now = time.GetUtcNow();
+        var userMessage = new ConvoMessage(state.State.MessageCount + 1, "user", prompt, now, EstimateTokens(prompt));
+        var request = await BuildRequestAsync(streamId, userMessage);
+        var session = GrainFactory.GetGrain<IStreamSessionGrain>(streamId);
+        try
+        {
+            await session.Start(request, key);
+        }
+        catch (InvalidRequestException e)
+        {
+            state.State.Status = PlanStatus.Error;
+            state.State.LastError = e.Message;
+            await state.WriteStateAsync();
+            throw;
+        }
+
+        await store.AppendMessage(Id, userMessage);
+        state.State.MessageCount = (int)userMessage.Seq;
+        state.State.Status = PlanStatus.Streaming;
+        state.State.ActiveStreamId = streamId;
+        state.State.LastError = null;
+        state.State.StreamStartedBy = caller;
+        state.State.StreamStartedAt = now;
+        await state.WriteStateAsync();
+        _log = new StreamLog(streamId);
+        _log.Add(StreamEventKind.Started);
+        _sessionMisses = 0;
+        _sessionCheck?.Dispose();
+        _sessionCheck = this.RegisterGrainTimer(CheckSessionAsync, options.Value.SessionCheck, options.Value.SessionCheck);
+    }
+
+    public async Task Stop()
+    {
+        await RequireMemberAsync();
+        if (state.State.Status != PlanStatus.Streaming || state.State.ActiveStreamId is not { } streamId)
+            throw new InvalidRequestException("no stream is running on this plan");
+        await GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Stop();
+    }
+
+    public async IAsyncEnumerable<StreamEvent> Watch(long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await RequireMemberAsync();
+        var log = _log;
+        if (log is null) yield break; // no stream since this plan was loaded: nothing to watch
+        if (afterSeq < 0 || afterSeq > log.LastSeq) afterSeq = 0;
+        while (true)
+        {
+            while (afterSeq < log.LastSeq)
+            {
+                var e = log[++afterSeq];
+                yield return e;
+                if (e.IsTerminal) yield break;
+            }
+            var changed = log.Changed;
+            var winner = await Task.WhenAny(changed, Task.Delay(options.Value.Heartbeat, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+            if (winner != changed) yield return new StreamEvent(log.StreamId, afterSeq, StreamEventKind.Heartbeat);
+            if (_log != log) yield break; // a newer stream replaced this one
+        }
+    }
+
+    public async Task Create(Guid orgId, Guid ownerId, string name)
+    {
+        if (state.RecordExists) throw new InvalidOperationException("plan exists");
+        state.State = new PlanState { OrgId = orgId, OwnerId = ownerId, Name = name, CreatedAt = time.GetUtcNow() };
+        await state.WriteStateAsync();
+    }
+
+    public Task Append(Guid streamId, string text)
+    {
+        if (_log is not { Ended: false } log || log.StreamId != streamId || state.State.Status != PlanStatus.Streaming)
+            throw new InvalidRequestException("this stream is no longer the plan's active stream");
+        log.Add(StreamEventKind.Chunk, text);
+        return Task.CompletedTask;
+    }
+
+    public async Task Complete(Guid streamId, StreamEventKind outcome, string? error, int promptTokens, int replyTokens)
+    {
+        if (_log is not { Ended: false } log || log.StreamId != streamId) return; // already ended (e.g. marked lost)
+        await EndStreamAsync(outcome, error, promptTokens, replyTokens);
+    }
+
+    private async Task EndStreamAsync(StreamEventKind outcome, string? error, int promptTokens, int replyTokens)
+    {
+        var log = _log!;
+        _sessionCheck?.Dispose();
+        _sessionCheck = null;
+        if (log.Reply.Length > 0)
+        {
+            var reply = log.Reply.ToString();
+            var message = new ConvoMessage(state.State.MessageCount + 1, "assistant", reply, time.GetUtcNow(),
+                replyTokens > 0 ? replyTokens : EstimateTokens(reply));
+            await store.AppendMessage(Id, message);
+            state.State.MessageCount = (int)message.Seq;
+        }
+        state.State.Status = outcome switch
+        {
+            StreamEventKind.Finished => PlanStatus.Finished,
+            StreamEventKind.Stopped => PlanStatus.Stopped,
+            _ => PlanStatus.Error,
+        };
+        state.State.LastError = outcome == StreamEventKind.Error ? error : null;
+        await state.WriteStateAsync();
+        log.Add(outcome, outcome == StreamEventKind.Error ? error : null);
+        LogStreamEnded(log, Id, outcome);
+        // Let watchers that are a moment behind still read the end from memory.
+        DelayDeactivation(TimeSpan.FromSeconds(30));
+    }
+
+    private async Task CheckSessionAsync(CancellationToken ct)
+    {
+        if (_log is not { Ended: false } log) return;
+        bool running;
+        try { running = await GrainFactory.GetGrain<IStreamSessionGrain>(log.StreamId).IsRunning().WaitAsync(TimeSpan.FromSeconds(2), ct); }
+        catch (Exception e) when (e is not OutOfMemoryException) { running = false; }
+        // Two misses in a row: a session that ended normally reports Complete well within one interval.
+        _sessionMisses = running ? 0 : _sessionMisses + 1;
+        if (_sessionMisses >= 2 && _log == log && !log.Ended)
+            await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
+    }
+
+    private async Task<ProviderRequest> BuildRequestAsync(Guid streamId, ConvoMessage prompt)
+    {
+        var messages = new List<ProviderMessage>();
+        var context = await store.ContextBodies(Id);
+        if (context.Count > 0)
+        {
+            var sb = new System.Text.StringBuilder("The user's project files loaded as context:\n");
+            foreach (var (path, body) in context) sb.Append("\n--- ").Append(path).Append(" ---\n").Append(body).Append('\n');
+            messages.Add(new ProviderMessage("system", sb.ToString()));
+        }
+        foreach (var m in await store.Messages(Id)) messages.Add(new ProviderMessage(m.Role, m.Content));
+        messages.Add(new ProviderMessage("user", prompt.Content));
+        return new ProviderRequest(Id, streamId, state.State.Model.Provider, state.State.Model.Model, messages);
+    }
+
+    private void RefuseIfStreaming()
+    {
+        if (state.State.Status == PlanStatus.Streaming)
+            throw new InvalidRequestException("a stream is already running on this plan: `plandex connect` to watch it or `plandex stop` it");
+    }
+
+    private PlanInfo Info() => new(Id, state.State.OrgId, state.State.OwnerId, state.State.Name, state.State.Status,
+        state.State.Model, state.State.ActiveStreamId, state.State.LastError, state.State.MessageCount,
+        state.State.StreamStartedBy, state.State.StreamStartedAt);
+
+    /// <summary>The caller must be a member of the plan's org. Unknown plans look the same as forbidden ones.</summary>
+    private async Task<Guid> RequireMemberAsync()
+    {
+        var caller = CallerContext.RequireAccount();
+        if (!state.RecordExists || await GrainFactory.GetGrain<IOrgGrain>(state.State.OrgId).RoleOf(caller) is null)
+            throw new AccessDeniedException("no such plan, or you are not a member of its org");
+        return caller;
+    }
+
+    private static int EstimateTokens(string text) => (text.Length + 3) / 4;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "plan {PlanId} stream ended: {Outcome}")]
+    private static partial void LogStreamEnded(ILogger logger, Guid planId, StreamEventKind outcome);
+
+    private void LogStreamEnded(StreamLog _, Guid planId, StreamEventKind outcome) => LogStreamEnded(log, planId, outcome);
+}

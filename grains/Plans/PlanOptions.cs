@@ -1,0 +1,12 @@
+namespace Plandex.Grains.Plans;
+
+/// <summary>Section "Plans": limits and stream liveness.</summary>
+public sealed class PlanOptions
+{
+    public int MaxPromptChars { get; set; } = 200_000;
+    public int MaxNameChars { get; set; } = 100;
+    /// <summary>A watcher receives a heartbeat this often when nothing else happens.</summary>
+    public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>How often a streaming plan checks that its session is still alive.</summary>
+    public TimeSpan SessionCheck { get; set; } = TimeSpan.FromSeconds(1);
+}

@@ -1,0 +1,187 @@
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Plandex.GrainInterfaces;
+using Plandex.GrainInterfaces.Security;
+using Plandex.Grains.Providers;
+using Plandex.Grains.Telemetry;
+
+namespace Plandex.Grains.Streams;
+
+/// <summary>
+/// One stream: unseals the user's key, calls the provider, hands chunks to the plan, and when the stream ends for
+/// any reason wipes the key and deactivates. Not persistent; nothing about it outlives the activation.
+/// The provider is read on the thread pool into a channel; chunks are pushed to the plan from this grain's
+/// context (first at once, then batched over <see cref="ProvidersOptions.BatchWindow"/>), awaited, in order.
+/// </summary>
+internal sealed partial class StreamSessionGrain(
+    EndpointPolicy endpoints,
+    IOptions<ProvidersOptions> options,
+    ILogger<StreamSessionGrain> log) : Grain, IStreamSessionGrain
+{
+    // Volatile state: not persisted; gone on deactivation.
+    private SessionKeyPair? _keyPair;   // one-time key pair; private half destroyed once used
+    private UnsealedKey? _key;          // the provider key, pinned; wiped when the stream ends
+    private CancellationTokenSource? _cancel;
+    private Guid _planId;
+    private bool _running;
+    private bool _stopRequested;
+
+    public override Task OnActivateAsync(CancellationToken ct)
+    {
+        PlandexMetrics.SessionActivated();
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken ct)
+    {
+        Wipe();
+        _cancel?.Cancel();
+        PlandexMetrics.SessionDeactivated();
+        return Task.CompletedTask;
+    }
+
+    public Task<byte[]> Open(Guid planId)
+    {
+        if (_keyPair is not null || _running) throw new InvalidOperationException("session already opened");
+        _planId = planId;
+        _keyPair = new SessionKeyPair();
+        // A reservation that is never used must not keep a key pair alive.
+        this.RegisterGrainTimer(() => { if (!_running) { Wipe(); DeactivateOnIdle(); } return Task.CompletedTask; },
+            new GrainTimerCreationOptions(TimeSpan.FromMinutes(2), Timeout.InfiniteTimeSpan));
+        return Task.FromResult(_keyPair.PublicKey);
+    }
+
+    public async Task Start(ProviderRequest request, SealedKey sealedKey)
+    {
+        if (_keyPair is null || _running || request.PlanId != _planId) throw new InvalidOperationException("session is not open for this plan");
+        ResolvedEndpoint endpoint;
+        try
+        {
+            _key = _keyPair.Unseal(sealedKey, this.GetPrimaryKey());
+            endpoint = await endpoints.ResolveAsync(_key.Endpoint, CancellationToken.None);
+        }
+        catch (CryptographicException)
+        {
+            Finish();
+            throw new InvalidRequestException("the sealed key does not open for this stream");
+        }
+        catch
+        {
+            Finish();
+            throw;
+        }
+        finally
+        {
+            _keyPair?.Dispose(); // the private half is needed exactly once
+            _keyPair = null;
+        }
+        _running = true;
+        _cancel = new CancellationTokenSource(options.Value.MaxStreamDuration);
+        PlandexMetrics.StreamsStarted.Add(1);
+        _ = RunAsync(endpoint, request, _cancel.Token);
+    }
+
+    public Task Stop()
+    {
+        _stopRequested = true;
+        _cancel?.Cancel();
+        if (!_running) Finish();
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> IsRunning() => Task.FromResult(_running);
+
+    private async Task RunAsync(ResolvedEndpoint endpoint, ProviderRequest request, CancellationToken ct)
+    {
+        var plan = GrainFactory.GetGrain<IPlanGrain>(_planId);
+        var channel = Channel.CreateUnbounded<WireEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var key = _key!;
+        var wire = IProviderWire.For(request.Provider);
+        var stall = options.Value.StallTimeout;
+        var reader = Task.Run(async () =>
+        {
+            try { await ProviderCall.RunAsync(key, endpoint, wire, request, channel.Writer, stall, ct); channel.Writer.TryComplete(); }
+            catch (Exception e) { channel.Writer.TryComplete(e); }
+        }, CancellationToken.None);
+
+        var outcome = StreamEventKind.Finished;
+        string? error = null;
+        int prompt = 0, reply = 0;
+        try
+        {
+            var batch = new System.Text.StringBuilder();
+            var window = options.Value.BatchWindow;
+            var first = true;
+            while (await channel.Reader.WaitToReadAsync(CancellationToken.None))
+            {
+                if (!first && window > TimeSpan.Zero) await Task.Delay(window, CancellationToken.None);
+                while (channel.Reader.TryRead(out var e))
+                {
+                    if (e.Text is not null) batch.Append(e.Text);
+                    if (e.PromptTokens is { } p) prompt = p;
+                    if (e.ReplyTokens is { } r) reply = r;
+                }
+                if (batch.Length == 0) continue;
+                await plan.Append(this.GetPrimaryKey(), batch.ToString());
+                batch.Clear();
+                first = false;
+            }
+            await channel.Reader.Completion;
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = _stopRequested ? StreamEventKind.Stopped : StreamEventKind.Error;
+            error = _stopRequested ? null : "the stream exceeded its maximum duration";
+        }
+        catch (ProviderException e)
+        {
+            outcome = StreamEventKind.Error;
+            error = e.Message;
+        }
+        catch (Exception e) when (e is InvalidRequestException or AccessDeniedException)
+        {
+            // The plan no longer wants this stream (deleted, or a newer stream took over).
+            outcome = StreamEventKind.Stopped;
+            _cancel?.Cancel();
+        }
+        catch (Exception e)
+        {
+            outcome = StreamEventKind.Error;
+            error = "the stream failed inside the server";
+            LogUnexpected(log, e.GetType().Name);
+        }
+        finally
+        {
+            _cancel?.Cancel();
+            await reader;
+            Wipe(); // the key is gone before anyone hears the stream ended
+            _running = false;
+        }
+        PlandexMetrics.StreamsEnded.Add(1, new KeyValuePair<string, object?>("outcome", outcome.ToString().ToLowerInvariant()));
+        try { await plan.Complete(this.GetPrimaryKey(), outcome, error, prompt, reply); }
+        catch (Exception e) when (e is not OutOfMemoryException) { LogReportFailed(log, e.GetType().Name); }
+        Finish();
+    }
+
+    private void Wipe()
+    {
+        _key?.Dispose();
+        _key = null;
+        _keyPair?.Dispose();
+        _keyPair = null;
+    }
+
+    private void Finish()
+    {
+        Wipe();
+        DeactivateOnIdle();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "stream failed unexpectedly ({ExceptionType})")]
+    private static partial void LogUnexpected(ILogger logger, string exceptionType);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "could not report the stream's end to its plan ({ExceptionType})")]
+    private static partial void LogReportFailed(ILogger logger, string exceptionType);
+}

@@ -1,0 +1,217 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Plandex.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Plandex.Tests.Accounts;
+
+/// <summary>The `plandex` CLI's account and org commands against a real silo, each device a config directory.</summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed partial class CliAccountTests(ITestOutputHelper output)
+{
+    private readonly ITestOutputHelper _output = output;
+
+    private const UnixFileMode Mode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode Mode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    [Fact]
+    public async Task Sign_up_invite_users_sign_in_code_sign_in_and_sign_out()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await SiloProcess.StartAsync(db, "cli-flow", new Dictionary<string, string> { ["Accounts:OpenSignUp"] = "true" });
+        var owner = new Device(this, silo, "owner");
+        var member = new Device(this, silo, "member");
+        var laptop = new Device(this, silo, "laptop");
+
+        var r = await owner.Ok("sign-up", "--email", "Owner@Example.com", "--name", "Olive Owner");
+        Assert.Contains("signed up as owner@example.com", r.Stdout);
+        owner.AssertSessionFileIsPrivate();
+
+        r = await owner.Ok("whoami");
+        Assert.Contains("Olive Owner <owner@example.com>", r.Stdout);
+        Assert.Matches(@"org .+ as owner\s+\[current\]", r.Stdout);
+
+        r = await owner.Ok("invite", "member@example.com");
+        var invite = CodeIn(r.Stdout);
+        Assert.Contains("invited member@example.com as member", r.Stdout);
+
+        r = await member.Ok("sign-up", "--email", "member@example.com", "--name", "Mia Member", "--invite", invite);
+        Assert.Contains("signed up as member@example.com", r.Stdout);
+        member.AssertSessionFileIsPrivate(notContaining: invite);
+
+        // The invite is single use.
+        var again = new Device(this, silo, "again");
+        await again.Fails("sign-up", "--email", "member@example.com", "--name", "Mia Again", "--invite", invite);
+
+        foreach (var device in new[] { owner, member })
+        {
+            r = await device.Ok("users");
+            var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(2, lines.Length);
+            Assert.Contains(lines, l => Regex.IsMatch(l, @"^owner@example\.com\s+Olive Owner\s+owner\s*$"));
+            Assert.Contains(lines, l => Regex.IsMatch(l, @"^member@example\.com\s+Mia Member\s+member\s*$"));
+        }
+
+        // A member cannot remove the owner.
+        var denied = await member.Fails("revoke", "owner@example.com");
+        Assert.Contains("admin role", denied);
+
+        r = await owner.Ok("sign-in-code");
+        var signInCode = CodeIn(r.Stdout);
+        r = await laptop.Ok("sign-in", "--email", "owner@example.com", "--code", signInCode);
+        Assert.Contains("signed in as owner@example.com", r.Stdout);
+        laptop.AssertSessionFileIsPrivate(notContaining: signInCode);
+        Assert.NotEqual(owner.Token, laptop.Token);
+        Assert.Contains("Olive Owner <owner@example.com>", (await laptop.Ok("whoami")).Stdout);
+
+        // The code is single use, even on the device that just used it.
+        var reused = await again.Fails("sign-in", "--email", "owner@example.com", "--code", signInCode);
+        Assert.Contains("unknown, used or expired", reused);
+
+        r = await laptop.Ok("sign-out");
+        Assert.Contains("signed out", r.Stdout);
+        Assert.False(File.Exists(laptop.SessionPath), "sign-out left the session file behind");
+        var whoami = await laptop.Fails("whoami");
+        Assert.Contains("not signed in", whoami);
+        // The laptop's session was revoked server-side too, not just forgotten.
+        Assert.Equal(1L, await db.ScalarAsync<long>(
+            "SELECT count(*) FROM plandex_sessions WHERE revoked_at IS NOT NULL"));
+        // Signing out one device leaves the other signed in.
+        Assert.Contains("Olive Owner", (await owner.Ok("whoami")).Stdout);
+
+        // sign-out --all on one device revokes the session of another device, which then gets one clear line.
+        r = await owner.Ok("sign-in-code");
+        await laptop.Ok("sign-in", "--email", "owner@example.com", "--code", CodeIn(r.Stdout));
+        r = await owner.Ok("sign-out", "--all");
+        Assert.Contains("revoked 2 session(s)", r.Stdout);
+        var revoked = await laptop.Fails("whoami");
+        Assert.Contains("your session is invalid, expired or revoked", revoked);
+        _output.WriteLine($"{_runs} CLI runs");
+    }
+
+    [Fact]
+    public async Task Bootstrap_secret_admits_exactly_one_first_owner_when_sign_up_is_closed()
+    {
+        const string secret = "bootstrap-secret-for-tests-0123456789";
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await SiloProcess.StartAsync(db, "cli-boot", new Dictionary<string, string>
+        {
+            ["Accounts:OpenSignUp"] = "false",
+            ["Accounts:BootstrapSecret"] = secret,
+        });
+        var first = new Device(this, silo, "first");
+        var second = new Device(this, silo, "second");
+
+        // Closed sign-up, no invite, no secret: refused, nothing persisted.
+        var before = await db.SnapshotAsync();
+        var e = await first.Fails("sign-up", "--email", "first@example.com", "--name", "First");
+        Assert.Contains("sign-up needs an invite code", e);
+        Refusals.AssertUnchanged(before, await db.SnapshotAsync());
+        Assert.False(File.Exists(first.SessionPath));
+
+        // A wrong secret: refused; only the failure counter changes.
+        before = await db.SnapshotAsync();
+        e = await first.Fails("sign-up", "--email", "first@example.com", "--name", "First", "--bootstrap-secret", "wrong-secret-0123456789");
+        Assert.Contains("bootstrap secret is wrong", e);
+        Refusals.AssertUnchanged(before, await db.SnapshotAsync(), Refusals.FailureCounters);
+
+        var r = await first.Ok("sign-up", "--email", "first@example.com", "--name", "First", "--bootstrap-secret", secret);
+        Assert.Contains("signed up as first@example.com", r.Stdout);
+        first.AssertSessionFileIsPrivate(notContaining: secret);
+        Assert.Matches(@"as owner", (await first.Ok("whoami")).Stdout);
+
+        // A second bootstrap sign-up is refused: with the option, and with the environment variable.
+        before = await db.SnapshotAsync();
+        e = await second.Fails("sign-up", "--email", "second@example.com", "--name", "Second", "--bootstrap-secret", secret);
+        Assert.Contains("already has its first owner", e);
+        Refusals.AssertUnchanged(before, await db.SnapshotAsync());
+        e = await second.Fails(new Dictionary<string, string> { ["PLANDEX_BOOTSTRAP_SECRET"] = secret },
+            "sign-up", "--email", "second@example.com", "--name", "Second");
+        Assert.Contains("already has its first owner", e);
+        Refusals.AssertUnchanged(before, await db.SnapshotAsync());
+        // Not even the first owner's email again.
+        e = await second.Fails("sign-up", "--email", "first@example.com", "--name", "First Again", "--bootstrap-secret", secret);
+        Refusals.AssertUnchanged(before, await db.SnapshotAsync());
+        Assert.False(File.Exists(second.SessionPath));
+
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_email_index"));
+        Assert.DoesNotContain(secret, silo.Log);
+    }
+
+    private int _runs;
+
+    private static string CodeIn(string stdout)
+    {
+        var m = CodePattern().Match(stdout);
+        Assert.True(m.Success, "no code in: " + stdout);
+        return m.Value;
+    }
+
+    [GeneratedRegex(@"\b[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b")]
+    private static partial Regex CodePattern();
+
+    /// <summary>One device: its own config directory (not created yet: the CLI must create it 0700).</summary>
+    private sealed class Device(CliAccountTests t, SiloProcess silo, string name)
+    {
+        public string ConfigDir { get; } = Path.Combine(TestEnv.NewWorkDir("cli-" + name), "config");
+        public string SessionPath => Path.Combine(ConfigDir, "session.json");
+
+        public string Token => JsonDocument.Parse(File.ReadAllText(SessionPath)).RootElement.GetProperty("Token").GetString()!;
+
+        public async Task<ProcessResult> Run(IReadOnlyDictionary<string, string>? extraEnv, params string[] args)
+        {
+            var env = new Dictionary<string, string>
+            {
+                ["PLANDEX_CONFIG_DIR"] = ConfigDir,
+                ["PLANDEX_CLUSTER_ID"] = "test",
+                ["PLANDEX_BOOTSTRAP_SECRET"] = "",
+            };
+            if (extraEnv is not null) foreach (var (k, v) in extraEnv) env[k] = v;
+            var r = await ProcessRunner.DotnetAsync(TestEnv.CliDll, [.. args, "--server", $"127.0.0.1:{silo.GatewayPort}"], env);
+            Interlocked.Increment(ref t._runs);
+            t._output.WriteLine($"[{name}] plandex {string.Join(' ', args)} -> {r.ExitCode}\n{r.Stdout}{r.Stderr}");
+            return r;
+        }
+
+        public async Task<ProcessResult> Ok(params string[] args)
+        {
+            var r = await Run(null, args);
+            Assert.True(r.ExitCode == 0, $"plandex {string.Join(' ', args)} exited {r.ExitCode}: {r.Stderr}{r.Stdout}");
+            Assert.Equal("", r.Stderr);
+            return r;
+        }
+
+        public Task<string> Fails(params string[] args) => Fails(null, args);
+
+        /// <summary>Exit code 1 and exactly one line on stderr, "plandex: ...", no stack trace.</summary>
+        public async Task<string> Fails(IReadOnlyDictionary<string, string>? extraEnv, params string[] args)
+        {
+            var r = await Run(extraEnv, args);
+            Assert.True(r.ExitCode == 1, $"plandex {string.Join(' ', args)} exited {r.ExitCode}, expected 1: {r.Stderr}{r.Stdout}");
+            var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("plandex: ", line);
+            Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+            Assert.DoesNotContain("Exception", r.Stdout + r.Stderr);
+            return line;
+        }
+
+        /// <summary>0600 file in a 0700 directory; only the known fields; the token is the only secret in it.</summary>
+        public void AssertSessionFileIsPrivate(string? notContaining = null)
+        {
+            Assert.True(File.Exists(SessionPath), "no session file at " + SessionPath);
+            Assert.Equal(Mode0600, File.GetUnixFileMode(SessionPath));
+            Assert.Equal(Mode0700, File.GetUnixFileMode(ConfigDir));
+            Assert.Equal(["session.json"], Directory.GetFiles(ConfigDir).Select(Path.GetFileName));
+            var text = File.ReadAllText(SessionPath);
+            using var json = JsonDocument.Parse(text);
+            var names = json.RootElement.EnumerateObject().Select(p => p.Name).ToHashSet();
+            Assert.Subset(new HashSet<string> { "Server", "Token", "AccountId", "OrgId", "Email", "CurrentPlan" }, names);
+            Assert.StartsWith("pdx_", json.RootElement.GetProperty("Token").GetString());
+            if (notContaining is not null)
+            {
+                Assert.DoesNotContain(notContaining, text, StringComparison.OrdinalIgnoreCase);
+                Assert.DoesNotContain(notContaining.Replace("-", ""), text, StringComparison.OrdinalIgnoreCase);
+            }
+        }
+    }
+}

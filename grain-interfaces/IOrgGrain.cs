@@ -14,6 +14,7 @@ public interface IOrgGrain : IGrainWithGuidKey
     // Internal.
     Task Create(string name, OrgMember owner);
     Task AddMember(OrgMember member);
-    Task<OrgRole?> RoleOf(Guid accountId);
-    Task<string> Name();
+    // Read-only and always interleaved: plans ask the org for roles while the org may be waiting on them.
+    [Orleans.Concurrency.AlwaysInterleave] Task<OrgRole?> RoleOf(Guid accountId);
+    [Orleans.Concurrency.AlwaysInterleave] Task<string> Name();
 }

@@ -62,6 +62,8 @@ export PLANDEX_Http__Port=$((8080 + OFFSET))
 export PLANDEX_Cluster__SiloName=${PLANDEX_Cluster__SiloName:-silo-$INSTANCE}
 # Local quickstart: the provider stub on loopback is an allowed endpoint and anyone on this machine may sign up.
 export PLANDEX_Providers__AllowLoopback=${PLANDEX_Providers__AllowLoopback:-true}
+# Hardening (see README "How your key is handled"): no debugger/profiler attach.
+export DOTNET_EnableDiagnostics=${DOTNET_EnableDiagnostics:-0}
 export PLANDEX_Security__KeyDirectory=${PLANDEX_Security__KeyDirectory:-$DATA/keys}
 export PLANDEX_Accounts__OpenSignUp=${PLANDEX_Accounts__OpenSignUp:-true}
 

@@ -18,6 +18,7 @@ namespace Plandex.Grains.Streams;
 internal sealed partial class StreamSessionGrain(
     EndpointPolicy endpoints,
     IOptions<ProvidersOptions> options,
+    IOptions<ScanControlOptions> scanControl,
     ILogger<StreamSessionGrain> log) : Grain, IStreamSessionGrain
 {
     // Volatile state: not persisted; gone on deactivation.
@@ -60,6 +61,7 @@ internal sealed partial class StreamSessionGrain(
         try
         {
             _key = _keyPair.Unseal(sealedKey, this.GetPrimaryKey());
+            if (scanControl.Value.KeepKeysAsStrings) lock (ScanControlOptions.Leaked) ScanControlOptions.Leaked.Add(System.Text.Encoding.UTF8.GetString(_key.Key));
             endpoint = await endpoints.ResolveAsync(_key.Endpoint, CancellationToken.None);
         }
         catch (CryptographicException)

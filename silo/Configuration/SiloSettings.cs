@@ -5,6 +5,7 @@ using Plandex.Grains.Plans;
 using Plandex.Grains.Providers;
 using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
+using Plandex.Grains.Streams;
 
 namespace Plandex.Silo.Configuration;
 
@@ -22,6 +23,7 @@ internal sealed class SiloSettings
     public ReminderSettings Reminders { get; } = new();
     public PlanOptions Plans { get; } = new();
     public ProvidersOptions Providers { get; } = new();
+    public ScanControlOptions ScanControl { get; } = new();
 
     public static SiloSettings Bind(IConfiguration config)
     {
@@ -37,6 +39,7 @@ internal sealed class SiloSettings
         Bind(config, ReminderSettings.Section, s.Reminders);
         Bind(config, "Plans", s.Plans);
         Bind(config, "Providers", s.Providers);
+        Bind(config, "ScanControl", s.ScanControl);
         return s;
     }
 
@@ -80,7 +83,7 @@ internal sealed class SiloSettings
             (TelemetrySettings.Section, typeof(TelemetrySettings)), ("Accounts", typeof(AccountsOptions)),
             ("Security", typeof(SecurityOptions)), ("Retention", typeof(RetentionOptions)),
             (ReminderSettings.Section, typeof(ReminderSettings)), ("Plans", typeof(PlanOptions)),
-            ("Providers", typeof(ProvidersOptions)),
+            ("Providers", typeof(ProvidersOptions)), ("ScanControl", typeof(ScanControlOptions)),
         }
         .SelectMany(t => t.Item2.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite).Select(p => $"{t.Item1}:{p.Name}"))

@@ -12,6 +12,7 @@ using Plandex.Grains.Plans;
 using Plandex.Grains.Providers;
 using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
+using Plandex.Grains.Streams;
 using Plandex.Grains.Telemetry;
 using Plandex.Silo.Configuration;
 
@@ -100,6 +101,9 @@ internal static class SiloHost
             app.MapOrleansDashboard("/dashboard");
         }
 
+        foreach (var warning in ProcessHardening.Apply()) app.Logger.LogWarning("hardening: {Warning}", warning);
+        if (settings.ScanControl.KeepKeysAsStrings)
+            app.Logger.LogWarning("ScanControl:KeepKeysAsStrings is ON: provider keys are deliberately kept in memory (test control run only)");
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         lifetime.ApplicationStarted.Register(() => Console.WriteLine(
             $"silo ready: cluster '{settings.Cluster.ClusterId}', gateway {settings.Cluster.ParsedAdvertisedAddress}:{settings.Cluster.GatewayPort}, " +
@@ -132,6 +136,7 @@ internal static class SiloHost
         services.AddSingleton(Options.Create(settings.Providers));
         services.AddSingleton<EndpointPolicy>();
         services.AddSingleton<PlanStore>();
+        services.AddSingleton(Options.Create(settings.ScanControl));
         services.AddSingleton<AccountStore>();
         services.AddSingleton<EmailHasher>();
         services.AddSingleton<FailureLimiter>();
@@ -154,7 +159,11 @@ internal static class SiloHost
         {
             otel.WithTracing(t => t
                 .AddSource("Microsoft.Orleans.Application", "Microsoft.Orleans.Runtime", PlandexMetrics.MeterName)
-                .AddOtlpExporter(o => o.Endpoint = new Uri(settings.Telemetry.OtlpEndpoint)));
+                .AddOtlpExporter(o =>
+                {
+                    o.Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf;
+                    o.Endpoint = new Uri(settings.Telemetry.OtlpEndpoint.TrimEnd('/') + "/v1/traces");
+                }));
         }
     }
 

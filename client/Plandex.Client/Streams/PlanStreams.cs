@@ -14,12 +14,18 @@ public sealed class PlanStreams(PlandexClient client)
     public TimeSpan SilenceLimit { get; init; } = TimeSpan.FromSeconds(8);
     public TimeSpan GiveUpAfter { get; init; } = TimeSpan.FromSeconds(30);
 
-    public async Task<Guid> TellAsync(Guid planId, string prompt, string? baseUrlOverride = null)
+    /// <summary>
+    /// Starts a stream. The key comes from <paramref name="key"/> when given (the caller wipes it), else from the
+    /// provider's environment variable.
+    /// </summary>
+    public async Task<Guid> TellAsync(Guid planId, string prompt, string? baseUrlOverride = null, byte[]? key = null)
     {
         var plan = client.Plan(planId);
         var ticket = await plan.BeginTell();
         var endpoint = EndpointChoice.Resolve(ticket.Model.Provider, ticket.Model.BaseUrl, baseUrlOverride);
-        var sealedKey = ProviderKey.SealFromEnvironment(ticket.Model.Provider, ticket, endpoint);
+        var sealedKey = key is null
+            ? ProviderKey.SealFromEnvironment(ticket.Model.Provider, ticket, endpoint)
+            : Plandex.GrainInterfaces.Security.ProviderKeySeal.Seal(ticket.SessionPublicKey, ticket.StreamId, endpoint, key);
         await plan.Tell(ticket.StreamId, prompt, sealedKey);
         return ticket.StreamId;
     }

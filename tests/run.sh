@@ -41,12 +41,16 @@ export PLANDEX_SILO_DLL="$ROOT/silo/bin/Release/net10.0/Plandex.Silo.dll"
 export PLANDEX_CLI_DLL="$ROOT/client/Plandex.Cli/bin/Release/net10.0/plandex.dll"
 
 failed=0
-for project in tests/Plandex.Client.Tests tests/Plandex.ProviderStub.Tests tests/Plandex.Tests; do
+projects="tests/Plandex.Client.Tests tests/Plandex.ProviderStub.Tests tests/Plandex.Tests"
+filter=()
+# Developer shortcut: tests/run.sh 'FullyQualifiedName~Streams' runs only matching integration tests.
+if [ $# -gt 0 ]; then projects=tests/Plandex.Tests; filter=(--filter "$1"); fi
+for project in $projects; do
   echo "== test $project"
   # Integration tests print their measurements ([measure] lines); the 1,000+ corpus cases print only failures.
   verbosity=minimal; [ "$project" = tests/Plandex.Tests ] && verbosity=normal
   if ! dotnet test "$ROOT/$project" -c Release --no-build -nologo \
-       --logger "console;verbosity=$verbosity" --results-directory "$WORK/results"; then
+       --logger "console;verbosity=$verbosity" --results-directory "$WORK/results" "${filter[@]}"; then
     failed=1
   fi
 done

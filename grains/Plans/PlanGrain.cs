@@ -30,6 +30,7 @@ internal sealed partial class PlanGrain(
 
     public override async Task OnActivateAsync(CancellationToken ct)
     {
+        LogActivated(log, Id);
         if (state.RecordExists && state.State.Status == PlanStatus.Streaming && state.State.ActiveStreamId is { } streamId)
         {
             // The activation that ran this stream is gone (its silo died): the stream cannot continue.
@@ -250,6 +251,9 @@ internal sealed partial class PlanGrain(
     }
 
     private static int EstimateTokens(string text) => (text.Length + 3) / 4;
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "plan {PlanId} activated on this silo")]
+    private static partial void LogActivated(ILogger logger, Guid planId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "plan {PlanId} stream ended: {Outcome}")]
     private static partial void LogStreamEnded(ILogger logger, Guid planId, StreamEventKind outcome);

@@ -82,6 +82,7 @@ internal sealed partial class StreamSessionGrain(
         _running = true;
         _cancel = new CancellationTokenSource(options.Value.MaxStreamDuration);
         PlandexMetrics.StreamsStarted.Add(1);
+        LogRunning(log, this.GetPrimaryKey(), _planId);
         _ = RunAsync(endpoint, request, _cancel.Token);
     }
 
@@ -180,6 +181,9 @@ internal sealed partial class StreamSessionGrain(
         Wipe();
         DeactivateOnIdle();
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "stream {StreamId} of plan {PlanId} running on this silo")]
+    private static partial void LogRunning(ILogger logger, Guid streamId, Guid planId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "stream failed unexpectedly ({ExceptionType})")]
     private static partial void LogUnexpected(ILogger logger, string exceptionType);

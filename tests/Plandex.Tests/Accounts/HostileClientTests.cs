@@ -433,6 +433,20 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         Ran("brute force on sign-in codes");
     }
 
+    [Fact]
+    public async Task Brute_force_locks_invite_codes_for_the_invited_email_even_the_correct_one()
+    {
+        var invite = await w.AliceClient.Org(w.Alice.OrgId).Invite("guessed@example.com", OrgRole.Member);
+        var attacker = await w.ConnectAsync();
+        for (var i = 0; i < AccountsWorld.MaxFailuresPerTarget; i++)
+            await Denied(() => attacker.SignUpAsync(new SignUpRequest("guessed@example.com", "Guesser", WrongCode(invite.Code, i))),
+                Refusals.FailureCounters);
+        var honest = await w.ConnectAsync();
+        var e = await Denied(() => honest.SignUpAsync(new SignUpRequest("guessed@example.com", "Guessed", invite.Code)));
+        Assert.Contains("too many failed attempts", e.Message);
+        Ran("brute force on invite codes");
+    }
+
     private Task<long> FailureCount() => Db.ScalarAsync<long>("SELECT coalesce(sum(failures), 0) FROM plandex_auth_failures");
 
     private static string WrongCode(string right, int i)

@@ -6,7 +6,7 @@ public sealed class PlanOptions
     public int MaxPromptChars { get; set; } = 200_000;
     public int MaxNameChars { get; set; } = 100;
     /// <summary>A watcher receives a heartbeat this often when nothing else happens.</summary>
-    public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(1);
     /// <summary>How often a streaming plan checks that its session is still alive.</summary>
     public TimeSpan SessionCheck { get; set; } = TimeSpan.FromSeconds(1);
 }

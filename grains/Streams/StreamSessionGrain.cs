@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Placement;
 using Plandex.GrainInterfaces;
 using Plandex.GrainInterfaces.Security;
 using Plandex.Grains.Providers;
@@ -15,6 +16,8 @@ namespace Plandex.Grains.Streams;
 /// The provider is read on the thread pool into a channel; chunks are pushed to the plan from this grain's
 /// context (first at once, then batched over <see cref="ProvidersOptions.BatchWindow"/>), awaited, in order.
 /// </summary>
+// Random placement spreads provider connections over all silos, independent of where plans live.
+[RandomPlacement]
 internal sealed partial class StreamSessionGrain(
     EndpointPolicy endpoints,
     IOptions<ProvidersOptions> options,

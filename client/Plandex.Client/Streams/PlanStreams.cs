@@ -11,7 +11,7 @@ namespace Plandex.Client.Streams;
 /// </summary>
 public sealed class PlanStreams(PlandexClient client)
 {
-    public TimeSpan SilenceLimit { get; init; } = TimeSpan.FromSeconds(8);
+    public TimeSpan SilenceLimit { get; init; } = TimeSpan.FromSeconds(2.5);
     public TimeSpan GiveUpAfter { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -67,7 +67,7 @@ public sealed class PlanStreams(PlandexClient client)
             {
                 await attempt.DisposeAsync();
             }
-            await Task.Delay(300, ct);
+            await Task.Delay(100, ct);
         }
     }
 
@@ -88,8 +88,11 @@ public sealed class PlanStreams(PlandexClient client)
 
         public async ValueTask DisposeAsync()
         {
-            try { await inner.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
-            catch (Exception) { /* the server side may be gone: nothing to release */ }
+            // The server side may be gone: do not wait long for it to acknowledge.
+            var dispose = inner.DisposeAsync().AsTask();
+            _ = dispose.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            try { await dispose.WaitAsync(TimeSpan.FromMilliseconds(200)); }
+            catch (Exception) { /* nothing to release */ }
         }
     }
 }

@@ -77,10 +77,21 @@ internal sealed partial class PlanGrain(
     {
         var caller = await RequireMemberAsync();
         RefuseIfStreaming();
-        var streamId = Guid.NewGuid();
-        var publicKey = await GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Open(Id);
-        _reserved = (streamId, caller);
-        return new StreamTicket(streamId, publicKey, state.State.Model);
+        // A fresh session per attempt: placement may still pick a silo that just died (not yet declared dead).
+        for (var attempt = 1; ; attempt++)
+        {
+            var streamId = Guid.NewGuid();
+            try
+            {
+                var publicKey = await GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Open(Id).WaitAsync(TimeSpan.FromSeconds(5));
+                _reserved = (streamId, caller);
+                return new StreamTicket(streamId, publicKey, state.State.Model);
+            }
+            catch (Exception e) when (attempt < 4 && e is OrleansException or TimeoutException or SiloUnavailableException)
+            {
+                await Task.Delay(250 * attempt);
+            }
+        }
     }
 
     public async Task Tell(Guid streamId, string prompt, SealedKey key)

@@ -89,6 +89,7 @@ public sealed class EndpointRedirectTests(ITestOutputHelper output)
         var ownRequests = own.RequestCount;
         var refusals = new (string Url, string Why)[]
         {
+            ("https://api.openai.com.evil.example/v1", "allowlist"),
             ("http://169.254.169.254/v1", "cloud metadata"),
             ("http://169.254.10.10/v1", "link-local"),
             ($"http://127.0.0.1:{silo.GatewayPort}/v1", "own port"),
@@ -107,7 +108,7 @@ public sealed class EndpointRedirectTests(ITestOutputHelper output)
             Assert.Equal(PlanStatus.Error, info.Status);
             Assert.Equal(e.Message, info.LastError);
         }
-        Console.WriteLine($"[measure] key hygiene redirect: server-refused endpoints (metadata, link-local, own ports): {refusals.Length} of {refusals.Length}");
+        Console.WriteLine($"[measure] key hygiene redirect: server-refused endpoints (not allowlisted, metadata, link-local, own ports): {refusals.Length} of {refusals.Length}");
         Assert.Equal(ownRequests, own.RequestCount);
         Assert.Equal(0, attacker.RequestCount);
     }

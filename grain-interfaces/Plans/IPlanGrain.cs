@@ -19,6 +19,12 @@ public interface IPlanGrain : IGrainWithGuidKey
     /// <summary>Events of the current (or last) stream from <paramref name="afterSeq"/> on: replay, then live.</summary>
     [ClientCallable] IAsyncEnumerable<StreamEvent> Watch(long afterSeq, CancellationToken cancellationToken = default);
 
+    /// <summary>Adds or replaces context items, all or nothing (paths and limits are checked first).</summary>
+    [ClientCallable] Task<IReadOnlyList<ContextItemInfo>> LoadContext(IReadOnlyList<ContextUpload> items);
+    [ClientCallable] Task<IReadOnlyList<ContextItemInfo>> ContextItems();
+    [ClientCallable] Task<int> RemoveContext(IReadOnlyList<string> paths);
+    [ClientCallable] Task<string> ShowContext(string path);
+
     // Internal: the org creates plans; the session reports.
     Task Create(Guid orgId, Guid ownerId, string name);
     Task Append(Guid streamId, string text);

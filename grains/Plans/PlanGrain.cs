@@ -167,6 +167,51 @@ internal sealed partial class PlanGrain(
         }
     }
 
+    public async Task<IReadOnlyList<ContextItemInfo>> LoadContext(IReadOnlyList<ContextUpload> items)
+    {
+        await RequireMemberAsync();
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0) throw new InvalidRequestException("nothing to load");
+        var o = options.Value;
+        var rows = new List<(string Path, byte[] Body, byte[] Sha, int Tokens)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            var path = ContextPath.Check(item?.Path);
+            if (!seen.Add(path)) throw new InvalidRequestException($"context path '{path}' appears twice");
+            var body = System.Text.Encoding.UTF8.GetBytes(item!.Body ?? "");
+            if (body.Length > o.MaxContextItemBytes)
+                throw new InvalidRequestException($"context item '{path}' is {body.Length} bytes; the limit is {o.MaxContextItemBytes}");
+            rows.Add((path, body, System.Security.Cryptography.SHA256.HashData(body), EstimateTokens(item.Body ?? "")));
+        }
+        var existing = (await store.ContextItems(Id)).Select(i => i.Path).ToHashSet(StringComparer.Ordinal);
+        var total = existing.Count + rows.Count(r => !existing.Contains(r.Path));
+        if (total > o.MaxContextItems)
+            throw new InvalidRequestException($"a plan holds at most {o.MaxContextItems} context items; this load would make {total}");
+        await store.UpsertContext(Id, rows, time.GetUtcNow());
+        return await store.ContextItems(Id);
+    }
+
+    public async Task<IReadOnlyList<ContextItemInfo>> ContextItems()
+    {
+        await RequireMemberAsync();
+        return await store.ContextItems(Id);
+    }
+
+    public async Task<int> RemoveContext(IReadOnlyList<string> paths)
+    {
+        await RequireMemberAsync();
+        ArgumentNullException.ThrowIfNull(paths);
+        return await store.RemoveContext(Id, paths.Select(ContextPath.Check).ToList());
+    }
+
+    public async Task<string> ShowContext(string path)
+    {
+        await RequireMemberAsync();
+        return await store.ContextBody(Id, ContextPath.Check(path))
+            ?? throw new InvalidRequestException($"no context item '{path}' in this plan");
+    }
+
     public async Task Create(Guid orgId, Guid ownerId, string name)
     {
         if (state.RecordExists) throw new InvalidOperationException("plan exists");

@@ -5,6 +5,10 @@ public sealed class PlanOptions
 {
     public int MaxPromptChars { get; set; } = 200_000;
     public int MaxNameChars { get; set; } = 100;
+    /// <summary>Largest context body, in UTF-8 bytes (Plandex: 25 MB).</summary>
+    public long MaxContextItemBytes { get; set; } = 25L * 1024 * 1024;
+    /// <summary>Most context items per plan (Plandex: 1,000).</summary>
+    public int MaxContextItems { get; set; } = 1000;
     /// <summary>A watcher receives a heartbeat this often when nothing else happens.</summary>
     public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(1);
     /// <summary>How often a streaming plan checks that its session is still alive.</summary>

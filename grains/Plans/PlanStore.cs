@@ -33,6 +33,58 @@ public sealed class PlanStore(NpgsqlDataSource db)
         return list;
     }
 
+    /// <summary>Upserts items in one transaction: all or nothing.</summary>
+    public async Task UpsertContext(Guid planId, IReadOnlyList<(string Path, byte[] Body, byte[] Sha, int Tokens)> items, DateTimeOffset now)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        foreach (var (path, body, sha, tokens) in items)
+        {
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO plandex_context_items (plan_id, path, body, sha256, size, tokens, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (plan_id, path) DO UPDATE SET body = excluded.body, sha256 = excluded.sha256, size = excluded.size,
+                    tokens = excluded.tokens, updated_at = excluded.updated_at
+                """, conn, tx);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = path });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = body });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = sha });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (long)body.Length });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = tokens });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = now.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            await cmd.ExecuteNonQueryAsync();
+        }
+        await tx.CommitAsync();
+    }
+
+    public async Task<IReadOnlyList<ContextItemInfo>> ContextItems(Guid planId)
+    {
+        await using var cmd = db.CreateCommand("SELECT path, size, tokens, sha256, updated_at FROM plandex_context_items WHERE plan_id = $1 ORDER BY path");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
+        var list = new List<ContextItemInfo>();
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync())
+            list.Add(new ContextItemInfo(r.GetString(0), r.GetInt64(1), r.GetInt32(2), Convert.ToHexStringLower(r.GetFieldValue<byte[]>(3)),
+                new DateTimeOffset(r.GetDateTime(4), TimeSpan.Zero)));
+        return list;
+    }
+
+    public async Task<int> RemoveContext(Guid planId, IReadOnlyList<string> paths)
+    {
+        await using var cmd = db.CreateCommand("DELETE FROM plandex_context_items WHERE plan_id = $1 AND path = ANY($2)");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = paths.ToArray() });
+        return await cmd.ExecuteNonQueryAsync();
+    }
+
+    public async Task<string?> ContextBody(Guid planId, string path)
+    {
+        await using var cmd = db.CreateCommand("SELECT body FROM plandex_context_items WHERE plan_id = $1 AND path = $2");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = path });
+        return await cmd.ExecuteScalarAsync() is byte[] b ? Encoding.UTF8.GetString(b) : null;
+    }
+
     /// <summary>Context bodies in path order, for the model request.</summary>
     public async Task<IReadOnlyList<(string Path, string Body)>> ContextBodies(Guid planId)
     {

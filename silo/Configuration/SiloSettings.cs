@@ -57,6 +57,8 @@ internal sealed class SiloSettings
         Require.Positive(Plans.Heartbeat, "Plans:Heartbeat");
         Require.Positive(Plans.SessionCheck, "Plans:SessionCheck");
         if (Plans.MaxPromptChars < 1) throw new SettingsError("Plans:MaxPromptChars", "must be at least 1");
+        if (Plans.MaxContextItems < 1) throw new SettingsError("Plans:MaxContextItems", "must be at least 1");
+        if (Plans.MaxContextItemBytes < 1) throw new SettingsError("Plans:MaxContextItemBytes", "must be at least 1");
         Require.Positive(Providers.StallTimeout, "Providers:StallTimeout");
         Require.Positive(Providers.MaxStreamDuration, "Providers:MaxStreamDuration");
         if (Providers.BatchWindow < TimeSpan.Zero) throw new SettingsError("Providers:BatchWindow", "must not be negative");
@@ -100,6 +102,7 @@ internal sealed class SiloSettings
             {
                 object value = p.PropertyType == typeof(string) ? raw
                     : p.PropertyType == typeof(int) ? int.Parse(raw, System.Globalization.CultureInfo.InvariantCulture)
+                    : p.PropertyType == typeof(long) ? long.Parse(raw, System.Globalization.CultureInfo.InvariantCulture)
                     : p.PropertyType == typeof(bool) ? bool.Parse(raw)
                     : p.PropertyType == typeof(TimeSpan) ? TimeSpan.Parse(raw, System.Globalization.CultureInfo.InvariantCulture)
                     : throw new NotSupportedException(p.PropertyType.Name);
@@ -117,5 +120,5 @@ internal sealed class SiloSettings
     }
 
     private static string Describe(Type t) =>
-        t == typeof(int) ? "integer" : t == typeof(bool) ? "boolean (true/false)" : t == typeof(TimeSpan) ? "duration (hh:mm:ss)" : t.Name;
+        t == typeof(int) || t == typeof(long) ? "integer" : t == typeof(bool) ? "boolean (true/false)" : t == typeof(TimeSpan) ? "duration (hh:mm:ss)" : t.Name;
 }

@@ -11,6 +11,7 @@ internal static class CommandCatalog
         .. OrgCommands.Create(),
         .. PlanCommands.Create(),
         .. StreamCommands.Create(),
+        .. ContextCommands.Create(),
         .. IgnoreCommands.Create(),
     ];
 }

@@ -34,6 +34,11 @@ export PLANDEX_TEST_PG_DATA="$PGDIR/data"
 export PLANDEX_TEST_PG_BIN="$PG_BIN"
 export PLANDEX_TEST_WORK="$WORK"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The git-verified ignore corpus lives beside the repository (../shared); a clone elsewhere on this machine
+# still finds the workplace copy.
+if [ ! -d "$ROOT/../shared/ignore-corpus" ] && [ -d /work/shared/ignore-corpus ] && [ -z "${PLANDEX_IGNORE_CORPUS:-}" ]; then
+  export PLANDEX_IGNORE_CORPUS=/work/shared/ignore-corpus
+fi
 
 echo "== build"
 dotnet build "$ROOT/Plandex.Actors.sln" -c Release -v q -nologo

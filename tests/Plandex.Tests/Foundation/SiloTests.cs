@@ -5,6 +5,7 @@ using Xunit.Abstractions;
 
 namespace Plandex.Tests.Foundation;
 
+[Collection(ExclusiveCollection.Name)]
 public sealed class SiloTests(ITestOutputHelper output)
 {
     [Fact]

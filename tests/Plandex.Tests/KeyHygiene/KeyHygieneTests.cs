@@ -20,6 +20,7 @@ namespace Plandex.Tests.KeyHygiene;
 /// memory dumps of the silos. The control run shows the memory scan does find a key that is kept as a string.
 /// These two tests share a class so they never run at the same time (memory dumps are large).
 /// </summary>
+[Collection(ExclusiveCollection.Name)]
 public sealed class KeyHygieneTests(ITestOutputHelper output)
 {
     private static Dictionary<string, string> TraceSettings(string otlpEndpoint) => new()
@@ -54,26 +55,66 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
         await using var db = await TestDatabase.CreateAsync();
         var starting = new[] { SiloProcess.StartAsync(db, "kh-a", TraceSettings(collector.Endpoint)),
                                SiloProcess.StartAsync(db, "kh-b", TraceSettings(collector.Endpoint)) };
-        SiloProcess[] started0;
-        try { started0 = await Task.WhenAll(starting); }
+        SiloProcess[] ready;
+        try { ready = await Task.WhenAll(starting); }
         catch
         {
             foreach (var t in starting) if (t.IsCompletedSuccessfully) await (await t).DisposeAsync();
             throw;
         }
-        await using var a = started0[0];
-        await using var b = started0[1];
+        await using var a = ready[0];
+        await using var b = ready[1];
         var silos = new[] { a, b };
         output.WriteLine($"silos ready after {total.ElapsedMilliseconds} ms; canary forms: {string.Join(" | ", scanner.Forms)}");
 
         SignInResult user;
         await using (var anon = await SiloProcess.ConnectAsync(silos))
             user = await anon.SignUpAsync(new SignUpRequest("key-hygiene@example.com", "Key Hygiene"));
-        await using var client = await SiloProcess.ConnectAsync(silos, user.Token);
-
-        // Phase 1: every way a stream can end, concurrently, spread over both silos.
         Scenario S(string name, string provider, string parameters, StreamEventKind expected, bool stop = false) =>
             new(name, provider, StubModel(name, parameters), expected, stop);
+        var runs = new List<StreamRun>();
+
+        // Phase 1: the session's silo is killed mid-stream. Which silo runs the session is read from the
+        // plandex_streams_started counters (counted in StreamSessionGrain.Start), so the kill always hits it.
+        // A third silo starts right after the kill, so the other streams again run on two silos. The kill comes
+        // first because a memory dump pauses a silo for seconds, long enough for the other to vote it dead:
+        // the dumps therefore come last, when nothing else needs the cluster.
+        var killScenario = S("killed", "openai", "tokens=3000-interval=10ms", StreamEventKind.Error);
+        var before = new List<double>();
+        foreach (var s in silos) before.Add(await s.MetricAsync("plandex_streams_started"));
+        SiloProcess? victim = null;
+        Task<SiloProcess>? startingC = null;
+        var killedAt = Stopwatch.StartNew();
+        StreamRun killRun;
+        await using (var firstClient = await SiloProcess.ConnectAsync(silos, user.Token))
+        {
+            killRun = await RunAsync(firstClient, user.OrgId, killScenario, endpoint, canary, $"{promptMarker} killed", async e =>
+            {
+                if (victim is not null || e.Kind != StreamEventKind.Chunk) return;
+                for (var i = 0; i < silos.Length; i++)
+                    if (await silos[i].MetricAsync("plandex_streams_started") > before[i]) victim = silos[i];
+                Assert.NotNull(victim);
+                victim!.Kill();
+                killedAt.Restart();
+                startingC = SiloProcess.StartAsync(db, "kh-c", TraceSettings(collector.Endpoint));
+            }, TimeSpan.FromSeconds(90));
+        }
+        Assert.NotNull(victim);
+        Assert.NotNull(startingC);
+        await using var c = await startingC;
+        var survivor = silos.Single(s => s != victim);
+        output.WriteLine($"killed {victim.Name} (the session's silo); the stream ended {killedAt.ElapsedMilliseconds} ms later: {killRun.Last.Kind} {killRun.Last.Text}");
+        Console.WriteLine($"[measure] key hygiene: session silo kill -9 to the stream's end event: {killedAt.ElapsedMilliseconds} ms");
+        Assert.Equal(StreamEventKind.Error, killRun.Last.Kind);
+        var killRequest = Assert.Single(stub.Requests, r => r.Model == killScenario.Model);
+        Assert.Equal(keyHash, killRequest.CredentialSha256);
+        await killRequest.Finished.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(RequestOutcome.ClientDisconnected, killRequest.Outcome); // the provider connection died with the silo
+        runs.Add(killRun);
+
+        // Phase 2: every other way a stream can end, concurrently, spread over the two live silos.
+        var live = new[] { survivor, c };
+        await using var client = await SiloProcess.ConnectAsync(live, user.Token);
         var scenarios = new[]
         {
             S("finished", "openai", "tokens=50", StreamEventKind.Finished),
@@ -87,71 +128,52 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
             S("drop", "openai", "fault=drop-after=5", StreamEventKind.Error),
             S("stall", "openai", "fault=stall-after=3", StreamEventKind.Error),
         };
-        var runs = (await Task.WhenAll(scenarios.Select(s =>
-            RunAsync(client, user.OrgId, s, endpoint, canary, $"{promptMarker} {s.Name}")))).ToList();
-        foreach (var r in runs)
+        var startedBefore = 0.0;
+        foreach (var s in live) startedBefore += await s.MetricAsync("plandex_streams_started");
+        var phase2 = await Task.WhenAll(scenarios.Select(s =>
+            RunAsync(client, user.OrgId, s, endpoint, canary, $"{promptMarker} {s.Name}")));
+        foreach (var r in phase2)
         {
             output.WriteLine($"{r.Scenario.Name}: {r.Last.Kind} after {r.Took.TotalMilliseconds:0} ms, {r.Events.Count} events; {r.Last.Text}");
             Assert.True(r.Scenario.Expected == r.Last.Kind, $"{r.Scenario.Name}: expected {r.Scenario.Expected}, got {r.Last.Kind} ({r.Last.Text})");
         }
-        Assert.Equal(ProviderStubServer.ExpectedText(50), string.Concat(runs[0].Events.Where(e => e.Kind == StreamEventKind.Chunk).Select(e => e.Text)));
-        Assert.Contains("stalled", runs.Single(r => r.Scenario.Name == "stall").Last.Text);
+        runs.AddRange(phase2);
+        Assert.Equal(ProviderStubServer.ExpectedText(50), string.Concat(phase2[0].Events.Where(e => e.Kind == StreamEventKind.Chunk).Select(e => e.Text)));
+        Assert.Contains("stalled", phase2.Single(r => r.Scenario.Name == "stall").Last.Text);
         AssertStubGotTheCanary(stub, scenarios, keyHash);
-        var started = new List<double>();
-        foreach (var s in silos) started.Add(await s.MetricAsync("plandex_streams_started"));
-        output.WriteLine($"phase 1 streams started per silo: {string.Join(", ", started)}");
-        Assert.Equal(scenarios.Length, (int)started.Sum());
+        var perSilo = new List<double>();
+        foreach (var s in live) perSilo.Add(await s.MetricAsync("plandex_streams_started"));
+        output.WriteLine($"streams started per live silo ({string.Join(", ", live.Select(s => s.Name))}): {string.Join(", ", perSilo)}");
+        Assert.Equal(scenarios.Length, (int)(perSilo.Sum() - startedBefore));
 
-        var (gone, goneAfter) = await WaitSessionsGoneAsync(silos, TimeSpan.FromSeconds(10));
-        Console.WriteLine($"[measure] key hygiene: stream sessions gone from both silos {goneAfter.TotalMilliseconds:0} ms after the last stream ended ({(gone ? "all gone" : "some still active")})");
+        var (gone, goneAfter) = await WaitSessionsGoneAsync(live, TimeSpan.FromSeconds(10));
+        Console.WriteLine($"[measure] key hygiene: stream sessions gone from the live silos {goneAfter.TotalMilliseconds:0} ms after the last stream ended ({(gone ? "all gone" : "some still active")})");
         await Task.Delay(2000); // the silos are idle now
 
-        // Both silos' memory now, while both live: one of them is killed next.
-        foreach (var s in silos)
-        {
-            measures.Add($"/metrics of {s.Name} after phase 1", scanner.Scan(await s.GetAsync("/metrics")));
-            var (mem, bytes, took) = await Evidence.ScanProcessMemoryAsync(s.Pid, scanner);
-            measures.Add($"memory of {s.Name} after phase 1", mem, $"full dump of {bytes / (1024 * 1024)} MB, dump+scan {took.TotalSeconds:0.0} s");
-        }
-
-        // Phase 2: the session's silo is killed mid-stream. Which silo runs the session is read from its
-        // plandex_streams_started counter (it counts in StreamSessionGrain.Start), so the kill always hits it.
-        var killScenario = S("killed", "openai", "tokens=3000-interval=10ms", StreamEventKind.Error);
-        var before = new List<double>();
-        foreach (var s in silos) before.Add(await s.MetricAsync("plandex_streams_started"));
-        SiloProcess? victim = null;
-        var killedAt = Stopwatch.StartNew();
-        var killRun = await RunAsync(client, user.OrgId, killScenario, endpoint, canary, $"{promptMarker} killed", async e =>
-        {
-            if (victim is not null || e.Kind != StreamEventKind.Chunk) return;
-            for (var i = 0; i < silos.Length; i++)
-                if (await silos[i].MetricAsync("plandex_streams_started") > before[i]) victim = silos[i];
-            Assert.NotNull(victim);
-            victim!.Kill();
-            killedAt.Restart();
-        }, TimeSpan.FromSeconds(90));
-        Assert.NotNull(victim);
-        var survivor = silos.Single(s => s != victim);
-        output.WriteLine($"killed {victim.Name} (the session's silo); the stream ended {killedAt.ElapsedMilliseconds} ms later: {killRun.Last.Kind} {killRun.Last.Text}");
-        Console.WriteLine($"[measure] key hygiene: session silo kill -9 to the stream's end event: {killedAt.ElapsedMilliseconds} ms");
-        Assert.Equal(StreamEventKind.Error, killRun.Last.Kind);
-        var killRequest = Assert.Single(stub.Requests, r => r.Model == killScenario.Model);
-        Assert.Equal(keyHash, killRequest.CredentialSha256);
-        await killRequest.Finished.WaitAsync(TimeSpan.FromSeconds(15));
-        Assert.Equal(RequestOutcome.ClientDisconnected, killRequest.Outcome); // the provider connection died with the silo
-        runs.Add(killRun);
-
         // Everything has ended. Search everywhere.
-        await Task.Delay(2000);
-        var client2Events = new StringBuilder();
+        var orgVisible = new StringBuilder();
         foreach (var r in runs)
         {
-            foreach (var e in r.Events) client2Events.Append(e.Text).Append('\n');
+            foreach (var e in r.Events) orgVisible.Append(e.Text).Append('\n');
             var info = await client.Plan(r.PlanId).Describe();
-            client2Events.Append(info.LastError).Append('\n');
-            foreach (var m in await client.Plan(r.PlanId).Conversation()) client2Events.Append(m.Content).Append('\n');
+            orgVisible.Append(info.LastError).Append('\n');
+            foreach (var m in await client.Plan(r.PlanId).Conversation()) orgVisible.Append(m.Content).Append('\n');
         }
-        measures.Add("stream events, plan errors and conversations the org sees", scanner.Scan(client2Events.ToString()));
+        measures.Add("stream events, plan errors and conversations the org sees", scanner.Scan(orgVisible.ToString()));
+        foreach (var s in live)
+        {
+            var metrics = await s.GetAsync("/metrics");
+            Assert.Contains("plandex_streams_started", metrics);
+            measures.Add($"/metrics of {s.Name}", scanner.Scan(metrics));
+        }
+
+        // Full memory dumps of the live silos. A dump pauses its silo; the other may then vote it dead and it
+        // stops itself afterwards: harmless here (nothing needs the cluster any more; logs and files are read after).
+        foreach (var s in live)
+        {
+            var (mem, bytes, took) = await Evidence.ScanProcessMemoryAsync(s.Pid, scanner);
+            measures.Add($"memory of {s.Name}", mem, $"full dump of {bytes / (1024 * 1024)} MB, dump+scan {took.TotalSeconds:0.0} s");
+        }
 
         var dump = await Evidence.PgDumpAsync(db);
         var promptsInDump = promptScanner.Scan(dump);
@@ -161,16 +183,6 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
         Assert.True(files > 0, "no PostgreSQL data files were readable");
         measures.Add("PostgreSQL data directory (heap, WAL) after CHECKPOINT", pgFiles, $"{files} files, {pgBytes / (1024 * 1024)} MB");
 
-        foreach (var s in silos)
-        {
-            var lines = s.Lines;
-            Assert.Contains(lines, l => l.Contains(" trce Orleans")); // Trace is really on
-            measures.Add($"log of {s.Name}", scanner.Scan(string.Join('\n', lines)), $"{lines.Count} lines");
-            var redacted = lines.Count(l => l.Contains("[redacted]"));
-            Console.WriteLine($"[measure] key hygiene: log lines of {s.Name} where the redactor masked something: {redacted}");
-            Assert.True(redacted == 0, $"a secret-shaped value reached a log line of {s.Name}:\n" + string.Join('\n', lines.Where(l => l.Contains("[redacted]")).Take(5)));
-        }
-
         var waitTraces = Stopwatch.StartNew();
         var tracesAtEnd = collector.TraceRequests;
         while (collector.TraceRequests <= tracesAtEnd && waitTraces.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(200);
@@ -179,18 +191,22 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
         var otlp = new ScanResult();
         foreach (var (_, body) in exports) otlp.Merge(scanner.Scan(body));
         measures.Add("OTLP trace exports", otlp, $"{exports.Count} requests, {exports.Sum(r => r.Body.Length) / 1024} KB");
-        var metrics = await survivor.GetAsync("/metrics");
-        Assert.Contains("plandex_streams_started", metrics);
-        measures.Add($"/metrics of {survivor.Name} at the end", scanner.Scan(metrics));
 
-        foreach (var dir in silos.Select(s => s.WorkDir).Append(db.KeyDirectory))
+        var all = new[] { a, b, c };
+        foreach (var s in all)
+        {
+            var lines = s.Lines;
+            Assert.Contains(lines, l => l.Contains(" trce Orleans")); // Trace is really on
+            measures.Add($"log of {s.Name}", scanner.Scan(string.Join('\n', lines)), $"{lines.Count} lines");
+            var redacted = lines.Count(l => l.Contains("[redacted]"));
+            Console.WriteLine($"[measure] key hygiene: log lines of {s.Name} where the redactor masked something: {redacted}");
+            Assert.True(redacted == 0, $"a secret-shaped value reached a log line of {s.Name}:\n" + string.Join('\n', lines.Where(l => l.Contains("[redacted]")).Take(5)));
+        }
+        foreach (var dir in all.Select(s => s.WorkDir).Append(db.KeyDirectory))
         {
             var (r, n, bytes) = scanner.ScanDirectory(dir);
             measures.Add($"files under {Path.GetFileName(dir)}", r, $"{n} files, {bytes} bytes");
         }
-
-        var (final, finalBytes, finalTook) = await Evidence.ScanProcessMemoryAsync(survivor.Pid, scanner);
-        measures.Add($"memory of {survivor.Name} (survivor) at the end", final, $"full dump of {finalBytes / (1024 * 1024)} MB, dump+scan {finalTook.TotalSeconds:0.0} s");
 
         Console.WriteLine($"[measure] key hygiene: canary test took {total.Elapsed.TotalSeconds:0.0} s ({runs.Count} streams)");
         measures.AssertAllZero();

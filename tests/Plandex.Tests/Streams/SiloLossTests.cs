@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace Plandex.Tests.Streams;
 
 /// <summary>kill -9 of the silo running a stream's session, and of the silo holding its plan.</summary>
+[Collection(ExclusiveCollection.Name)]
 public sealed class SiloLossTests(ITestOutputHelper output)
 {
     [Fact]
@@ -30,7 +31,7 @@ public sealed class SiloLossTests(ITestOutputHelper output)
         Assert.NotNull(sessionSilo);
         var survivor = w.Silos.Single(s => s != sessionSilo);
         await using var watcher = await w.ClientAsync(survivor);
-        var watch = StreamWorld.CollectAsync(watcher, plan, timeout: TimeSpan.FromSeconds(30));
+        var watch = StreamWorld.CollectAsync(watcher, plan, timeout: TimeSpan.FromSeconds(60));
         await Task.Delay(300);
 
         sessionSilo.Kill();
@@ -57,7 +58,7 @@ public sealed class SiloLossTests(ITestOutputHelper output)
         var planSilo = w.Silos.Single(x => x.Log.Contains($"plan {plan} activated"));
         var survivor = w.Silos.Single(s => s != planSilo);
         await using var watcher = await w.ClientAsync(w.Silos.ToArray());
-        var watch = StreamWorld.CollectAsync(watcher, plan, timeout: TimeSpan.FromSeconds(30));
+        var watch = StreamWorld.CollectAsync(watcher, plan, timeout: TimeSpan.FromSeconds(60));
         await Task.Delay(300);
 
         planSilo.Kill();

@@ -60,13 +60,11 @@ internal sealed partial class AccessGrain(
         var normalized = EmailAddress.Normalize(email);
         var input = Input.Code(code, "sign-in code");
         var emailHash = emails.Hash(normalized);
-        await limiter.ThrowIfLimited("signin-code", emailHash);
+        var attempt = await limiter.ReserveAsync("signin-code", emailHash);
         var accountId = await store.FindAccountByEmail(emailHash);
         if (accountId is null || !await store.RedeemSignInCode(SecretTokens.HashCode(input), accountId.Value, time.GetUtcNow()))
-        {
-            await limiter.RecordFailure("signin-code", emailHash);
-            throw new AccessDeniedException("sign-in code is unknown, used or expired");
-        }
+            throw new AccessDeniedException("sign-in code is unknown, used or expired"); // the reservation stays: a failure
+        await limiter.ReleaseAsync(attempt);
         var info = await GrainFactory.GetGrain<IAccountGrain>(accountId.Value).Describe()
             ?? throw new AccessDeniedException("sign-in code is unknown, used or expired");
         return await NewSessionAsync(info.AccountId, info.Orgs.FirstOrDefault()?.OrgId ?? Guid.Empty, normalized);
@@ -78,26 +76,21 @@ internal sealed partial class AccessGrain(
         if (!string.IsNullOrEmpty(request.InviteCode))
         {
             var code = Input.Code(request.InviteCode, "invite code");
-            await limiter.ThrowIfLimited("invite-code", emailHash);
+            var attempt = await limiter.ReserveAsync("invite-code", emailHash);
             var codeHash = SecretTokens.HashCode(code);
-            var invite = await store.RedeemInvite(codeHash, emailHash, time.GetUtcNow());
-            if (invite is null)
-            {
-                await limiter.RecordFailure("invite-code", emailHash);
-                throw new AccessDeniedException("invite code is unknown, used, expired or for another email");
-            }
-            return (invite.Value.OrgId, Enum.Parse<OrgRole>(invite.Value.Role, ignoreCase: true), false, () => store.UnredeemInvite(codeHash));
+            var invite = await store.RedeemInvite(codeHash, emailHash, time.GetUtcNow())
+                ?? throw new AccessDeniedException("invite code is unknown, used, expired or for another email");
+            await limiter.ReleaseAsync(attempt);
+            return (invite.OrgId, Enum.Parse<OrgRole>(invite.Role, ignoreCase: true), false, () => store.UnredeemInvite(codeHash));
         }
         if (!string.IsNullOrEmpty(request.BootstrapSecret))
         {
             var configured = options.Value.BootstrapSecret;
-            await limiter.ThrowIfLimited("bootstrap", []);
+            var attempt = await limiter.ReserveAsync("bootstrap", []);
             if (configured.Length == 0 || !CryptographicOperations.FixedTimeEquals(
                     Encoding.UTF8.GetBytes(request.BootstrapSecret), Encoding.UTF8.GetBytes(configured)))
-            {
-                await limiter.RecordFailure("bootstrap", []);
                 throw new AccessDeniedException("bootstrap secret is wrong or not configured");
-            }
+            await limiter.ReleaseAsync(attempt);
             if (!await store.TryClaimBootstrap(accountId))
                 throw new AccessDeniedException("this server already has its first owner: ask them for an invite");
             return (Guid.NewGuid(), OrgRole.Owner, true, () => store.ReleaseBootstrap(accountId));

@@ -68,18 +68,21 @@ public sealed class AccountStore(NpgsqlDataSource db)
         await Execute("UPDATE plandex_signin_codes SET used_at = $3 WHERE code_hash = $1 AND account_id = $2 AND used_at IS NULL AND expires_at > $3",
             codeHash, accountId, now) == 1;
 
-    /// <summary>Failures recorded for (scope, key) in the current window.</summary>
-    public async Task<int> FailuresInWindow(string scope, byte[] key, DateTimeOffset windowStart) =>
-        await Scalar<int?>("SELECT failures FROM plandex_auth_failures WHERE scope = $1 AND key = $2 AND window_start > $3",
-            scope, key, windowStart) ?? 0;
-
-    public async Task RecordFailure(string scope, byte[] key, DateTimeOffset now, DateTimeOffset windowStart) =>
+    /// <summary>
+    /// Counts one more failure for (scope, key) unless the window's count already reached <paramref name="max"/>;
+    /// one statement, so concurrent callers cannot overshoot. False (and nothing changed) when at the limit.
+    /// </summary>
+    public async Task<bool> TryReserveFailure(string scope, byte[] key, DateTimeOffset now, DateTimeOffset windowStart, int max) =>
         await Execute("""
             INSERT INTO plandex_auth_failures (scope, key, window_start, failures) VALUES ($1, $2, $3, 1)
             ON CONFLICT (scope, key) DO UPDATE SET
                 failures = CASE WHEN plandex_auth_failures.window_start > $4 THEN plandex_auth_failures.failures + 1 ELSE 1 END,
                 window_start = CASE WHEN plandex_auth_failures.window_start > $4 THEN plandex_auth_failures.window_start ELSE $3 END
-            """, scope, key, now, windowStart);
+            WHERE plandex_auth_failures.window_start <= $4 OR plandex_auth_failures.failures < $5
+            """, scope, key, now, windowStart, max) == 1;
+
+    public async Task ReleaseFailure(string scope, byte[] key) =>
+        await Execute("UPDATE plandex_auth_failures SET failures = failures - 1 WHERE scope = $1 AND key = $2 AND failures > 0", scope, key);
 
     private async Task<int> Execute(string sql, params object[] args)
     {

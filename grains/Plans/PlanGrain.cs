@@ -159,10 +159,13 @@ internal sealed partial class PlanGrain(
                 yield return e;
                 if (e.IsTerminal) yield break;
             }
-            var changed = log.Changed;
-            var winner = await Task.WhenAny(changed, Task.Delay(options.Value.Heartbeat, cancellationToken));
+            // WaitAsync drops its timer as soon as the log changes; a Task.Delay raced with WhenAny stayed queued for
+            // the whole heartbeat interval, one per chunk per watcher (thousands of live timers under load).
+            var heartbeat = false;
+            try { await log.Changed.WaitAsync(options.Value.Heartbeat, cancellationToken); }
+            catch (TimeoutException) { heartbeat = true; }
             cancellationToken.ThrowIfCancellationRequested();
-            if (winner != changed) yield return new StreamEvent(log.StreamId, afterSeq, StreamEventKind.Heartbeat);
+            if (heartbeat) yield return new StreamEvent(log.StreamId, afterSeq, StreamEventKind.Heartbeat);
             if (_log != log) yield break; // a newer stream replaced this one
         }
     }

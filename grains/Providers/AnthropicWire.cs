@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using Plandex.GrainInterfaces;
 
@@ -9,30 +8,13 @@ public sealed class AnthropicWire : IProviderWire
 {
     public string RelativePath => "messages";
 
-    public byte[] Body(ProviderRequest request)
+    public byte[] Body(ProviderRequest request) => WireJson.Body(request.Model, w =>
     {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("model", request.Model);
-            w.WriteNumber("max_tokens", 8192);
-            w.WriteBoolean("stream", true);
-            var system = string.Join("\n\n", request.Messages.Where(m => m.Role == "system").Select(m => m.Content));
-            if (system.Length > 0) w.WriteString("system", system);
-            w.WriteStartArray("messages");
-            foreach (var m in request.Messages.Where(m => m.Role != "system"))
-            {
-                w.WriteStartObject();
-                w.WriteString("role", m.Role == "assistant" ? "assistant" : "user");
-                w.WriteString("content", m.Content);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
-    }
+        w.WriteNumber("max_tokens", 8192);
+        var system = string.Join("\n\n", request.Messages.Where(m => m.Role == "system").Select(m => m.Content));
+        if (system.Length > 0) w.WriteString("system", system);
+        WireJson.Messages(w, request.Messages.Where(m => m.Role != "system"), role => role == "assistant" ? "assistant" : "user");
+    });
 
     public void WriteAuthHeaders(PinnedHeadWriter head, ReadOnlySpan<byte> key)
     {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using Plandex.GrainInterfaces;
 
@@ -9,30 +8,13 @@ public sealed class OpenAiWire : IProviderWire
 {
     public string RelativePath => "chat/completions";
 
-    public byte[] Body(ProviderRequest request)
+    public byte[] Body(ProviderRequest request) => WireJson.Body(request.Model, w =>
     {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("model", request.Model);
-            w.WriteBoolean("stream", true);
-            w.WriteStartObject("stream_options");
-            w.WriteBoolean("include_usage", true);
-            w.WriteEndObject();
-            w.WriteStartArray("messages");
-            foreach (var m in request.Messages)
-            {
-                w.WriteStartObject();
-                w.WriteString("role", m.Role);
-                w.WriteString("content", m.Content);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
-    }
+        w.WriteStartObject("stream_options");
+        w.WriteBoolean("include_usage", true);
+        w.WriteEndObject();
+        WireJson.Messages(w, request.Messages, role => role);
+    });
 
     public void WriteAuthHeaders(PinnedHeadWriter head, ReadOnlySpan<byte> key)
     {

@@ -11,9 +11,12 @@ public static class Program
         {
             case "ignore":
                 return IgnoreBenchmark.Run(rest);
+            case "streams":
+                return StreamBenchmark.Run(rest);
             default:
                 Console.Error.WriteLine("usage: Plandex.Benchmarks <benchmark> [options]");
                 Console.Error.WriteLine("  ignore [--files N] [--runs N] [--dir PATH]   LsFiles vs git ls-files --others --exclude-standard");
+                Console.Error.WriteLine("  streams [--streams N] [--max N] [--step N] [--quick] [--no-build]   full stream path vs the stub read directly");
                 return 2;
         }
     }

@@ -5,12 +5,21 @@ namespace Plandex.Tests.Infrastructure;
 
 public static class Ports
 {
+    // Below Linux's ephemeral range (32768+), so outgoing connections of other tests cannot take a port
+    // between choosing it and the silo binding it.
     public static int Free()
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
+        while (true)
+        {
+            var port = Random.Shared.Next(20000, 32000);
+            try
+            {
+                var l = new TcpListener(IPAddress.Loopback, port);
+                l.Start();
+                l.Stop();
+                return port;
+            }
+            catch (SocketException) { }
+        }
     }
 }

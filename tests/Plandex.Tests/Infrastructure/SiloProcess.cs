@@ -36,6 +36,17 @@ public sealed class SiloProcess : IAsyncDisposable
     public static async Task<SiloProcess> StartAsync(TestDatabase db, string name = "silo",
         IReadOnlyDictionary<string, string>? settings = null, string clusterId = "test")
     {
+        // Another test may grab a chosen port before the silo binds it: try again with fresh ports.
+        for (var attempt = 1; ; attempt++)
+        {
+            try { return await StartOnceAsync(db, name, settings, clusterId); }
+            catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("already in use", StringComparison.Ordinal)) { }
+        }
+    }
+
+    private static async Task<SiloProcess> StartOnceAsync(TestDatabase db, string name,
+        IReadOnlyDictionary<string, string>? settings, string clusterId)
+    {
         var gateway = Ports.Free();
         var siloPort = Ports.Free();
         var http = Ports.Free();

@@ -91,10 +91,15 @@ public sealed class StreamTests(ITestOutputHelper output) : IAsyncLifetime
         var plan = await _w.NewPlanAsync(client, "stub-tokens=1000-interval=10ms");
         await _w.TellAsync(client, plan);
         var events = new List<StreamEvent>();
+        var stopped = false;
         await foreach (var e in client.Streams.WatchAsync(plan))
         {
             events.Add(e);
-            if (events.Count(x => x.Kind == StreamEventKind.Chunk) == 5) await client.Plan(plan).Stop();
+            if (!stopped && events.Count(x => x.Kind == StreamEventKind.Chunk) == 5)
+            {
+                stopped = true;
+                await client.Plan(plan).Stop();
+            }
         }
         Assert.Equal(StreamEventKind.Stopped, events[^1].Kind);
         var partial = StreamWorld.Text(events);

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+
+namespace Plandex.Benchmarks;
+
+/// <summary>
+/// The reference: the same stub read by a plain HttpClient on loopback, SSE parsed line by line (OpenAI wire).
+/// A "chunk" here is one socket read that delivered at least one token, the closest analogue of a StreamEvent.
+/// </summary>
+internal sealed class DirectStubReader(Uri stubBase, byte[] key)
+{
+    private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+    private static readonly byte[] ContentKey = "\"content\":\""u8.ToArray();
+    private static readonly byte[] Done = "[DONE]"u8.ToArray();
+
+    private readonly HttpClient _http = new(new SocketsHttpHandler
+    {
+        MaxConnectionsPerServer = int.MaxValue,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        UseProxy = false,
+    }) { Timeout = Timeout.InfiniteTimeSpan };
+
+    private readonly string _auth = "Bearer " + Encoding.UTF8.GetString(key);
+
+    public sealed record Result(int Tokens, bool Done, long StartTicks, long FirstTokenTicks, long EndTicks);
+
+    /// <summary>One streamed completion. <paramref name="onChunk"/> gets the timestamp of each read that carried tokens.</summary>
+    public async Task<Result> ReadAsync(string model, Action<long>? onChunk, CancellationToken ct)
+    {
+        var body = $"{{\"model\":\"{model}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}";
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(stubBase, "v1/chat/completions"))
+        {
+            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("Authorization", _auth);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        var start = Stopwatch.GetTimestamp();
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        response.EnsureSuccessStatusCode();
+        await using var stream = await response.Content.ReadAsStreamAsync(ct);
+
+        var buffer = new byte[16 * 1024];
+        int filled = 0, tokens = 0;
+        long first = 0;
+        var done = false;
+        while (!done)
+        {
+            if (filled == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+            var n = await stream.ReadAsync(buffer.AsMemory(filled), ct);
+            if (n == 0) break;
+            var now = Stopwatch.GetTimestamp();
+            filled += n;
+            var consumed = 0;
+            var before = tokens;
+            while (true)
+            {
+                var span = buffer.AsSpan(consumed, filled - consumed);
+                var nl = span.IndexOf((byte)'\n');
+                if (nl < 0) break;
+                var line = span[..nl];
+                consumed += nl + 1;
+                if (!line.StartsWith(DataPrefix)) continue;
+                var data = line[DataPrefix.Length..];
+                if (data.SequenceEqual(Done)) { done = true; break; }
+                var at = data.IndexOf(ContentKey);
+                if (at >= 0 && data.Length > at + ContentKey.Length && data[at + ContentKey.Length] != (byte)'"') tokens++;
+            }
+            if (consumed > 0)
+            {
+                Buffer.BlockCopy(buffer, consumed, buffer, 0, filled - consumed);
+                filled -= consumed;
+            }
+            if (tokens > before)
+            {
+                if (first == 0) first = now;
+                onChunk?.Invoke(now);
+            }
+        }
+        return new Result(tokens, done, start, first, Stopwatch.GetTimestamp());
+    }
+}

@@ -1,0 +1,441 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text;
+using Plandex.Client.Connection;
+using Plandex.GrainInterfaces;
+
+namespace Plandex.Benchmarks;
+
+/// <summary>
+/// <c>streams [--streams 1000] [--max 3000] [--quick] [--no-build] [--step 500]</c>: the full stream path
+/// (client → gateway → PlanGrain → StreamSessionGrain → provider stub and back) against the same stub read
+/// directly by a plain HttpClient. Starts its own PostgreSQL, silo and stub; removes them on exit.
+/// </summary>
+internal static class StreamBenchmark
+{
+    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build]";
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build)
+    {
+        public int ThroughputTokens => Quick ? 5_000 : 20_000;
+        public int ThroughputReps => Quick ? 2 : 5;
+        public int TtftStreams => Quick ? 50 : 200;
+        public int PacedTokens => Quick ? 250 : 1_000; // 50 tokens/s: 20 s streams (5 s with --quick)
+        public string PacedModel => $"stub-tokens={PacedTokens}-interval=20ms";
+    }
+
+    public static int Run(string[] args)
+    {
+        Options o;
+        try { o = Parse(args); }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine("usage: Plandex.Benchmarks " + Usage);
+            return 2;
+        }
+        var harness = new StreamHarness { Root = StreamHarness.FindRoot() };
+        // Whatever ends the run, the silo, stub and PostgreSQL go with it.
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => harness.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        try
+        {
+            return RunAsync(o, harness, stop.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted");
+            return 130;
+        }
+        finally
+        {
+            StreamHarness.Log("cleaning up (silo, stub, PostgreSQL, temp dir)");
+            harness.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private static Options Parse(string[] args)
+    {
+        int streams = 1000, max = 3000, step = 500;
+        bool quick = false, build = true, streamsSet = false, maxSet = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            int Next() => i + 1 < args.Length && int.TryParse(args[++i], NumberStyles.None, Inv, out var v) && v > 0
+                ? v : throw new FormatException($"{args[i - 1]} needs a positive number");
+            switch (args[i])
+            {
+                case "--streams": streams = Next(); streamsSet = true; break;
+                case "--max": max = Next(); maxSet = true; break;
+                case "--step": step = Next(); break;
+                case "--quick": quick = true; break;
+                case "--no-build": build = false; break;
+                default: throw new FormatException($"unknown option {args[i]}");
+            }
+        }
+        if (quick && !streamsSet) streams = 200;
+        if (quick && !maxSet) max = 400;
+        if (quick && step == 500) step = 200;
+        return new Options(streams, Math.Max(max, streams), step, quick, build);
+    }
+
+    private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
+    {
+        var command = "dotnet run -c Release --project tests/Plandex.Benchmarks -- streams " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
+        var maxPool = 100;
+        await h.StartAsync(o.Build, maxPool, new Dictionary<string, string>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Plandex"] = "Warning",
+        });
+        ct.ThrowIfCancellationRequested();
+        var key = Encoding.UTF8.GetBytes("sk-bench-" + Guid.NewGuid().ToString("N"));
+        var endpoint = h.StubBase.ToString().TrimEnd('/') + "/v1";
+        var gateway = new ServerAddress([new IPEndPoint(IPAddress.Loopback, h.SiloGatewayPort)]);
+        SignInResult account;
+        await using (var anon = await PlandexClient.ConnectAsync(new PlandexClientOptions { Server = gateway, ClusterId = h.ClusterId }, ct))
+            account = await anon.SignUpAsync(new SignUpRequest($"bench-{Guid.NewGuid():N}@example.com", "Bench"));
+        await using var client = await PlandexClient.ConnectAsync(new PlandexClientOptions
+        {
+            Server = gateway, ClusterId = h.ClusterId, SessionToken = account.Token, ResponseTimeout = TimeSpan.FromSeconds(30),
+        }, ct);
+        var direct = new DirectStubReader(h.StubBase, key);
+        var full = new FullPath(client, endpoint, key);
+        var report = new Report(o, command);
+
+        async Task<List<Guid>> Plans(int count, string model)
+        {
+            var list = new ConcurrentBag<Guid>();
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct }, async (_, _) =>
+            {
+                var p = await client.Org(account.OrgId).CreatePlan("b-" + Guid.NewGuid().ToString("N")[..10]);
+                await client.Plan(p.PlanId).SetModel(new ModelSettings("openai", model));
+                list.Add(p.PlanId);
+            });
+            return [.. list];
+        }
+
+        // ---- 1. single-stream throughput
+        StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after 2 warm-ups");
+        var fastModel = $"stub-tokens={o.ThroughputTokens}";
+        var fastPlan = (await Plans(1, fastModel))[0];
+        var fullTps = new List<double>();
+        var directTps = new List<double>();
+        var fullRelay = new List<double>();
+        var directRelay = new List<double>();
+        var fullTell = new List<double>();
+        var load1 = StreamHarness.LoadAverage();
+        for (var rep = -2; rep < o.ThroughputReps; rep++)
+        {
+            var d = await direct.ReadAsync(fastModel, null, ct);
+            Require(d.Done && d.Tokens == o.ThroughputTokens, $"direct read got {d.Tokens} tokens");
+            var f = await full.RunAsync(fastPlan, null, ct);
+            Require(f.Outcome == StreamEventKind.Finished && f.Tokens == o.ThroughputTokens, $"full path: {f.Outcome} {f.Tokens} tokens {f.Error}");
+            if (rep < 0) continue;
+            directTps.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.StartTicks));
+            fullTps.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.StartTicks));
+            directRelay.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.FirstTokenTicks));
+            fullRelay.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.FirstChunkTicks));
+            fullTell.Add(Ms(f.TellDoneTicks - f.StartTicks));
+            StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks)");
+        }
+        report.Throughput(Median(fullTps), Median(directTps), fullTps, directTps, Median(fullRelay), Median(directRelay), Median(fullTell), load1 + " → " + StreamHarness.LoadAverage());
+
+        // ---- 2. time to first token
+        StreamHarness.Log($"2. time to first token: {o.TtftStreams} sequential short streams (after 20 warm-ups)");
+        const string shortModel = "stub-tokens=3";
+        var shortPlan = (await Plans(1, shortModel))[0];
+        var fullTtft = new List<double>();
+        var directTtft = new List<double>();
+        var tellMs = new List<double>();
+        var load2 = StreamHarness.LoadAverage();
+        for (var i = -20; i < o.TtftStreams; i++)
+        {
+            var d = await direct.ReadAsync(shortModel, null, ct);
+            var f = await full.RunAsync(shortPlan, null, ct);
+            Require(f.Outcome == StreamEventKind.Finished && f.Tokens == 3, $"short stream: {f.Outcome} {f.Error}");
+            if (i < 0) continue;
+            directTtft.Add(Ms(d.FirstTokenTicks - d.StartTicks));
+            fullTtft.Add(Ms(f.FirstChunkTicks - f.StartTicks));
+            tellMs.Add(Ms(f.TellDoneTicks - f.StartTicks));
+        }
+        report.Ttft(fullTtft, directTtft, tellMs, load2 + " → " + StreamHarness.LoadAverage());
+
+        // ---- 3. concurrency
+        StreamHarness.Log($"3. concurrency: {o.PacedModel} (50 tokens/s), start {o.Streams}, up to {o.Max}");
+        var pacedPlans = new List<Guid>();
+        async Task EnsurePlans(int n)
+        {
+            if (pacedPlans.Count >= n) return;
+            var sw = Stopwatch.StartNew();
+            pacedPlans.AddRange(await Plans(n - pacedPlans.Count, o.PacedModel));
+            StreamHarness.Log($"   {pacedPlans.Count} paced plans ready ({sw.Elapsed.TotalSeconds:N1} s)");
+        }
+        await EnsurePlans(o.Streams);
+        // Warm-up: JIT, connection pools, thread pool, before the idle memory baseline.
+        StreamHarness.Log("   warm-up: 200 concurrent paced streams");
+        await Concurrent(h, full, direct, pacedPlans.Take(Math.Min(200, o.Streams)).ToList(), o, viaSilo: true, ct);
+        await Concurrent(h, full, direct, pacedPlans.Take(Math.Min(200, o.Streams)).ToList(), o, viaSilo: false, ct);
+
+        var counts = new List<int> { o.Streams };
+        for (var n = Math.Max(o.Streams + o.Step, RoundUp(o.Streams + 1, o.Step)); n <= o.Max; n += o.Step) counts.Add(n);
+        foreach (var n in counts)
+        {
+            await EnsurePlans(n);
+            var viaSilo = await Concurrent(h, full, direct, pacedPlans.Take(n).ToList(), o, viaSilo: true, ct);
+            var viaDirect = await Concurrent(h, full, direct, pacedPlans.Take(n).ToList(), o, viaSilo: false, ct);
+            report.Concurrency(n, viaSilo, viaDirect);
+            if (!viaSilo.MeetsGoal) { StreamHarness.Log($"   {n} streams missed the goal: stopping the search"); break; }
+            if (Silo(h) is false) break;
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(report.Markdown());
+        return 0;
+    }
+
+    private static bool Silo(StreamHarness h) => !h.Silo.HasExited;
+
+    private static int RoundUp(int n, int step) => (n + step - 1) / step * step;
+
+    /// <summary>Result of N concurrent paced streams, via the silo or direct.</summary>
+    internal sealed record ConcurrentResult(
+        int Count, int Completed, double GapP50, double GapP99, double GapMax, double TtftP50, double TtftP99,
+        double StartSpreadS, double WallS, long IdleRss, long PeakRss, double SiloCpuPct, double StubCpuPct, string Load, string? FirstError)
+    {
+        public bool MeetsGoal => Completed == Count && GapP99 <= 100;
+        public double KbPerStream => (PeakRss - IdleRss) / 1024.0 / Count;
+    }
+
+    private static async Task<ConcurrentResult> Concurrent(StreamHarness h, FullPath full, DirectStubReader direct, List<Guid> plans,
+        Options o, bool viaSilo, CancellationToken ct)
+    {
+        var n = plans.Count;
+        StreamHarness.Log($"   {(viaSilo ? "full path" : "direct   ")} × {n}: running");
+        await SettleAsync(h, ct);
+        var siloPid = h.Silo.Id;
+        var idle = StreamHarness.Rss(siloPid);
+        var load = StreamHarness.LoadAverage();
+        var cpu0 = StreamHarness.CpuSeconds(siloPid);
+        var stubCpu0 = StreamHarness.CpuSeconds(h.Stub.Id);
+        long peak = idle;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                try { peak = Math.Max(peak, StreamHarness.Rss(siloPid)); } catch (IOException) { }
+                try { await Task.Delay(200, sampling.Token); } catch (OperationCanceledException) { }
+            }
+        });
+
+        var gaps = new float[n][];
+        var ttft = new double[n];
+        var ok = new bool[n];
+        string? firstError = null;
+        var gate = new SemaphoreSlim(64); // how many tells are in flight at once while ramping up
+        long lastStarted = 0;
+        var t0 = Stopwatch.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(o.PacedTokens / 50.0 * 3 + 120));
+        var tasks = Enumerable.Range(0, n).Select(i => Task.Run(async () =>
+        {
+            var g = new List<float>(o.PacedTokens);
+            long last = 0;
+            void OnChunk(long ts)
+            {
+                if (last != 0) g.Add((float)Ms(ts - last));
+                last = ts;
+            }
+            try
+            {
+                if (viaSilo)
+                {
+                    var r = await full.RunAsync(plans[i], OnChunk, timeout.Token, gate, () => Interlocked.Exchange(ref lastStarted, Stopwatch.GetTimestamp()));
+                    ok[i] = r.Outcome == StreamEventKind.Finished && r.Tokens == o.PacedTokens;
+                    ttft[i] = Ms(r.FirstChunkTicks - r.StartTicks);
+                    if (!ok[i]) Interlocked.CompareExchange(ref firstError, $"{r.Outcome} {r.Tokens} tokens {r.Error}", null);
+                }
+                else
+                {
+                    await gate.WaitAsync(timeout.Token);
+                    var task = direct.ReadAsync(o.PacedModel, OnChunk, timeout.Token);
+                    gate.Release();
+                    Interlocked.Exchange(ref lastStarted, Stopwatch.GetTimestamp());
+                    var r = await task;
+                    ok[i] = r.Done && r.Tokens == o.PacedTokens;
+                    ttft[i] = Ms(r.FirstTokenTicks - r.StartTicks);
+                    if (!ok[i]) Interlocked.CompareExchange(ref firstError, $"direct {r.Tokens} tokens", null);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Interlocked.CompareExchange(ref firstError, e.GetType().Name + ": " + e.Message, null);
+            }
+            gaps[i] = [.. g];
+        })).ToArray();
+        await Task.WhenAll(tasks);
+        var wall = Seconds(Stopwatch.GetTimestamp() - t0);
+        sampling.Cancel();
+        await sampler;
+        var cpu = (StreamHarness.CpuSeconds(siloPid) - cpu0) / wall * 100;
+        var stubCpu = (StreamHarness.CpuSeconds(h.Stub.Id) - stubCpu0) / wall * 100;
+        var all = gaps.SelectMany(x => x ?? []).ToArray();
+        Array.Sort(all);
+        var ttfts = ttft.Where((_, i) => ok[i]).ToArray();
+        Array.Sort(ttfts);
+        var result = new ConcurrentResult(n, ok.Count(x => x), P(all, 50), P(all, 99), all.Length == 0 ? double.NaN : all[^1],
+            P(ttfts, 50), P(ttfts, 99), Seconds(Interlocked.Read(ref lastStarted) - t0), wall, idle, peak, cpu, stubCpu,
+            load + " → " + StreamHarness.LoadAverage(), firstError);
+        StreamHarness.Log($"   {(viaSilo ? "full path" : "direct   ")} × {n}: {result.Completed}/{n} complete, gap p50 {result.GapP50:N1} p99 {result.GapP99:N1} max {result.GapMax:N0} ms, "
+            + $"ttft p50 {result.TtftP50:N1} ms, ramp {result.StartSpreadS:N1} s, wall {wall:N1} s, silo RSS {idle / 1048576.0:N0}→{peak / 1048576.0:N0} MiB "
+            + $"({result.KbPerStream:N1} KB/stream), silo CPU {cpu:N0}%, stub CPU {stubCpu:N0}%, load {result.Load}"
+            + (firstError is null ? "" : $"; first error: {firstError}"));
+        return result;
+    }
+
+    /// <summary>Waits until no stream session is active on the silo, then lets it go quiet for a moment.</summary>
+    private static async Task SettleAsync(StreamHarness h, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(90) && await h.MetricAsync("plandex_sessions_active") > 0) await Task.Delay(250, ct);
+        await Task.Delay(3000, ct);
+    }
+
+    /// <summary>One tell + watch through the real client.</summary>
+    internal sealed class FullPath(PlandexClient client, string endpoint, byte[] key)
+    {
+        public sealed record Result(StreamEventKind Outcome, int Tokens, int Chunks, long StartTicks, long TellDoneTicks,
+            long FirstChunkTicks, long EndTicks, string? Error);
+
+        public async Task<Result> RunAsync(Guid planId, Action<long>? onChunk, CancellationToken ct, SemaphoreSlim? gate = null, Action? started = null)
+        {
+            if (gate is not null) await gate.WaitAsync(ct);
+            long start, tellDone;
+            try
+            {
+                start = Stopwatch.GetTimestamp();
+                await client.Streams.TellAsync(planId, "hello", endpoint, (byte[])key.Clone());
+                tellDone = Stopwatch.GetTimestamp();
+            }
+            finally { gate?.Release(); }
+            started?.Invoke();
+            long first = 0;
+            int tokens = 0, chunks = 0;
+            await foreach (var e in client.Streams.WatchAsync(planId, 0, ct))
+            {
+                switch (e.Kind)
+                {
+                    case StreamEventKind.Chunk:
+                        var now = Stopwatch.GetTimestamp();
+                        if (first == 0) first = now;
+                        onChunk?.Invoke(now);
+                        chunks++;
+                        foreach (var c in e.Text.AsSpan()) if (c == ' ') tokens++;
+                        break;
+                    case StreamEventKind.Started or StreamEventKind.Heartbeat:
+                        break;
+                    default:
+                        return new Result(e.Kind, tokens, chunks, start, tellDone, first, Stopwatch.GetTimestamp(), e.Text);
+                }
+            }
+            return new Result(StreamEventKind.Error, tokens, chunks, start, tellDone, first, Stopwatch.GetTimestamp(), "watch ended without an end event");
+        }
+    }
+
+    /// <summary>Collects the figures and prints the README table.</summary>
+    private sealed class Report(Options o, string command)
+    {
+        private readonly List<string> _rows = [];
+        private readonly List<string> _concurrency = [];
+        private readonly List<string> _notes = [];
+        private int _best;
+
+        public void Throughput(double full, double direct, List<double> fulls, List<double> directs, double fullRelay, double directRelay, double tellMs, string load)
+        {
+            var ratio = full / direct;
+            _rows.Add($"| Single-stream throughput ({o.ThroughputTokens:N0} tokens, interval 0; median of {o.ThroughputReps}) | {full:N0} tok/s | {direct:N0} tok/s | "
+                + $"{ratio:N2}× direct | ≥ 0.8× | {(ratio >= 0.8 ? "✅" : "❌")} | {load} |");
+            _notes.Add($"Throughput runs (tok/s): full [{string.Join(", ", fulls.Select(x => x.ToString("N0", Inv)))}], direct [{string.Join(", ", directs.Select(x => x.ToString("N0", Inv)))}]; whole stream = request issued → end event. "
+                + $"From the first chunk to the end (relay only, excluding the start): full {fullRelay:N0} tok/s vs direct {directRelay:N0} tok/s ({fullRelay / directRelay:N2}×); "
+                + $"the start (`TellAsync`) took a median {tellMs:N1} ms of each full-path run.");
+        }
+
+        public void Ttft(List<double> full, List<double> direct, List<double> tell, string load)
+        {
+            var f = full.Order().ToArray();
+            var d = direct.Order().ToArray();
+            var t = tell.Order().ToArray();
+            var addedMedian = P(f, 50) - P(d, 50);
+            var addedP99 = P(f, 99) - P(d, 99);
+            _rows.Add($"| Time to first token, median ({f.Length} sequential streams) | {P(f, 50):N2} ms | {P(d, 50):N2} ms | +{addedMedian:N2} ms | ≤ +2 ms | {(addedMedian <= 2 ? "✅" : "❌")} | {load} |");
+            _rows.Add($"| Time to first token, p99 | {P(f, 99):N2} ms | {P(d, 99):N2} ms | +{addedP99:N2} ms | – | | |");
+            _notes.Add($"TTFT = from the call that starts the stream (client `TellAsync` / `HttpClient.SendAsync`) to the first chunk with text received; "
+                + $"added = full − direct of the same percentile. Of the full-path median, `TellAsync` (BeginTell + seal key + Tell, 2 grain calls) took {P(t, 50):N2} ms (p99 {P(t, 99):N2}).");
+        }
+
+        public void Concurrency(int n, ConcurrentResult s, ConcurrentResult d)
+        {
+            if (s.MeetsGoal) _best = Math.Max(_best, n);
+            _concurrency.Add($"| {n:N0} | {s.Completed:N0}/{n:N0} | {s.GapP50:N1} / {s.GapP99:N1} / {s.GapMax:N0} | {d.Completed:N0}/{n:N0} | {d.GapP50:N1} / {d.GapP99:N1} / {d.GapMax:N0} | "
+                + $"{s.TtftP50:N1} / {d.TtftP50:N1} | {s.IdleRss / 1048576.0:N0} → {s.PeakRss / 1048576.0:N0} MiB = {s.KbPerStream:N1} KB | {s.SiloCpuPct:N0}% / {s.StubCpuPct:N0}% | "
+                + $"{(s.MeetsGoal && s.KbPerStream <= 50 ? "✅" : s.MeetsGoal ? "⚠️ mem" : "❌")} | {s.Load} |");
+            if (s.FirstError is not null) _notes.Add($"{n} streams via the silo, first error: {s.FirstError}");
+            if (d.FirstError is not null) _notes.Add($"{n} streams direct, first error: {d.FirstError}");
+        }
+
+        public string Markdown()
+        {
+            var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
+            var memKb = long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Inv);
+            var sb = new StringBuilder();
+            sb.AppendLine("### Stream benchmark");
+            sb.AppendLine();
+            sb.AppendLine($"Machine: {Environment.ProcessorCount} cores ({cpu}), {memKb / 1048576.0:N1} GiB RAM, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; "
+                + "one silo (Release, workstation GC), provider stub (own process), PostgreSQL and the load driver all on this machine. "
+                + $"Load average (1/5/15 min) is given before → after each measurement; final: {StreamHarness.LoadAverage()}.");
+            sb.AppendLine();
+            sb.AppendLine($"Command: `{command}`");
+            sb.AppendLine();
+            sb.AppendLine("| Measure | Full path (client → silo → stub) | Direct (HttpClient → stub) | Full vs direct | Goal | Met | Load |");
+            sb.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (var r in _rows) sb.AppendLine(r);
+            sb.AppendLine();
+            sb.AppendLine($"Concurrent streams, stub paced like a real model: {o.PacedTokens:N0} tokens at 50 tokens/s ({o.PacedTokens / 50} s per stream). "
+                + "Gap = time between consecutive chunk arrivals at the client (the silo batches chunks over a 20 ms window; direct sees every token). "
+                + "Memory = silo VmRSS at idle after warm-up (plans already created and active) vs the peak sampled every 200 ms during the run, difference ÷ streams.");
+            sb.AppendLine();
+            sb.AppendLine("| Streams | Via silo: complete | Via silo: gap p50 / p99 / max (ms) | Direct: complete | Direct: gap p50 / p99 / max (ms) | TTFT p50 silo / direct (ms) | Silo RSS idle → peak = per stream | CPU silo / stub | Goal (all complete, p99 ≤ 100 ms, ≤ 50 KB) | Load |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var r in _concurrency) sb.AppendLine(r);
+            sb.AppendLine();
+            sb.AppendLine(_best > 0
+                ? $"Largest tested count meeting the p99 goal: **{_best:N0}** concurrent streams (tested up to {o.Max:N0})."
+                : "No tested count met the p99 goal.");
+            foreach (var n in _notes) sb.AppendLine().Append("- ").Append(n);
+            sb.AppendLine();
+            return sb.ToString();
+        }
+    }
+
+    private static void Require(bool condition, string message)
+    {
+        if (!condition) throw new InvalidOperationException(message);
+    }
+
+    private static double P(IReadOnlyList<double> sorted, double pct) =>
+        sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(pct / 100 * sorted.Count) - 1, 0, sorted.Count - 1)];
+
+    private static double P(float[] sorted, double pct) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(pct / 100 * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    private static double Median(List<double> values) => P(values.Order().ToArray(), 50);
+    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+    private static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+}

@@ -81,8 +81,12 @@ public sealed class AccountStore(NpgsqlDataSource db)
             WHERE plandex_auth_failures.window_start <= $4 OR plandex_auth_failures.failures < $5
             """, scope, key, now, windowStart, max) == 1;
 
+    /// <summary>Gives a reservation back; a row that only held this reservation disappears again.</summary>
     public async Task ReleaseFailure(string scope, byte[] key) =>
-        await Execute("UPDATE plandex_auth_failures SET failures = failures - 1 WHERE scope = $1 AND key = $2 AND failures > 0", scope, key);
+        await Execute("""
+            WITH gone AS (DELETE FROM plandex_auth_failures WHERE scope = $1 AND key = $2 AND failures <= 1 RETURNING 1)
+            UPDATE plandex_auth_failures SET failures = failures - 1 WHERE scope = $1 AND key = $2 AND failures > 1
+            """, scope, key);
 
     private async Task<int> Execute(string sql, params object[] args)
     {

@@ -23,7 +23,7 @@ public sealed class AnthropicWire : IProviderWire
         head.Ascii("\r\nanthropic-version: 2023-06-01\r\n");
     }
 
-    public WireEvent Parse(string? eventName, string data)
+    public WireEvent Parse(string? eventName, ReadOnlyMemory<byte> data)
     {
         using var doc = JsonDocument.Parse(data);
         var root = doc.RootElement;

@@ -14,7 +14,7 @@ public interface IProviderWire
     string RelativePath { get; }
     byte[] Body(ProviderRequest request);
     void WriteAuthHeaders(PinnedHeadWriter head, ReadOnlySpan<byte> key);
-    WireEvent Parse(string? eventName, string data);
+    WireEvent Parse(string? eventName, ReadOnlyMemory<byte> data);
 
     static IProviderWire For(string provider) => provider switch
     {

@@ -23,9 +23,9 @@ public sealed class OpenAiWire : IProviderWire
         head.Ascii("\r\n");
     }
 
-    public WireEvent Parse(string? eventName, string data)
+    public WireEvent Parse(string? eventName, ReadOnlyMemory<byte> data)
     {
-        if (data == "[DONE]") return new WireEvent(null, true, null, null, null);
+        if (data.Span.SequenceEqual("[DONE]"u8)) return new WireEvent(null, true, null, null, null);
         using var doc = JsonDocument.Parse(data);
         var root = doc.RootElement;
         if (root.TryGetProperty("error", out _)) return new WireEvent(null, false, null, null, "the provider reported an error mid-stream");

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -46,7 +47,7 @@ public static class ProviderCall
         var buffer = ProviderKeySeal.Pinned(ReadBufferSize);
         try
         {
-            var reader = new ResponseReader(stream, buffer, stallTimeout, ct);
+            using var reader = new ResponseReader(stream, buffer, stallTimeout, ct);
             var (status, chunked, length) = await reader.ReadHeadAsync();
             if (status is < 200 or > 299) throw new ProviderException(Describe(status));
             await ReadEventsAsync(reader, chunked, length, wire, events);
@@ -70,42 +71,68 @@ public static class ProviderCall
         await stream.FlushAsync(ct);
     }
 
+    // SSE is parsed on bytes: lines are found with a vectorised search, only "data:" payloads are copied, and the
+    // JSON is parsed from UTF-8 directly (no per-character work, no intermediate strings).
     private static async Task ReadEventsAsync(ResponseReader reader, bool chunked, long length, IProviderWire wire, ChannelWriter<WireEvent> events)
     {
+        var line = new SseLineBuffer();
+        var data = new ArrayBufferWriter<byte>(1024);
         string? eventName = null;
-        var data = new StringBuilder();
-        var decoder = Encoding.UTF8.GetDecoder();
-        var line = new StringBuilder();
-        var chars = new char[ReadBufferSize];
         await foreach (var segment in reader.BodyAsync(chunked, length))
         {
-            var n = decoder.GetChars(segment.Span, chars, flush: false);
-            for (var i = 0; i < n; i++)
+            var rest = segment;
+            while (rest.Length > 0)
             {
-                var c = chars[i];
-                if (c == '\r') continue;
-                if (c != '\n') { line.Append(c); continue; }
-                var l = line.ToString();
-                line.Clear();
+                var nl = rest.Span.IndexOf((byte)'\n');
+                if (nl < 0) { line.Append(rest.Span); break; }
+                line.Append(rest.Span[..nl]);
+                rest = rest[(nl + 1)..];
+                var l = line.Line;
+                if (l.Length > 0 && l[^1] == (byte)'\r') l = l[..^1];
                 if (l.Length == 0)
                 {
-                    if (data.Length > 0)
+                    if (data.WrittenCount > 0)
                     {
                         WireEvent e;
-                        try { e = wire.Parse(eventName, data.ToString()); }
+                        try { e = wire.Parse(eventName, data.WrittenMemory); }
                         catch (System.Text.Json.JsonException) { throw new ProviderException("the provider sent a malformed event"); }
                         if (e.Error is not null) throw new ProviderException(e.Error);
-                        await events.WriteAsync(e);
+                        if (e.Text is not null || e.Done || e.PromptTokens is not null || e.ReplyTokens is not null) await events.WriteAsync(e);
                         if (e.Done) return;
                     }
                     eventName = null;
-                    data.Clear();
+                    data.ResetWrittenCount();
                 }
-                else if (l.StartsWith("data:", StringComparison.Ordinal)) { if (data.Length > 0) data.Append('\n'); data.Append(l.AsSpan(5).TrimStart(' ')); }
-                else if (l.StartsWith("event:", StringComparison.Ordinal)) eventName = l[6..].Trim();
+                else if (l.StartsWith("data:"u8))
+                {
+                    var payload = l[5..];
+                    if (payload.Length > 0 && payload[0] == (byte)' ') payload = payload[1..];
+                    if (data.WrittenCount > 0) data.Write("\n"u8);
+                    data.Write(payload);
+                }
+                else if (l.StartsWith("event:"u8)) eventName = Encoding.UTF8.GetString(l[6..]).Trim();
+                line.Clear();
             }
         }
         throw new ProviderException("the provider closed the connection before the reply was complete");
+    }
+
+    /// <summary>Bytes of the current SSE line when it spans reads (kept small; lines are short).</summary>
+    private sealed class SseLineBuffer
+    {
+        private byte[] _bytes = new byte[256];
+        private int _length;
+
+        public void Append(ReadOnlySpan<byte> part)
+        {
+            if (_length + part.Length > _bytes.Length) Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _length + part.Length));
+            part.CopyTo(_bytes.AsSpan(_length));
+            _length += part.Length;
+        }
+
+        public ReadOnlySpan<byte> Line => _bytes.AsSpan(0, _length);
+
+        public void Clear() => _length = 0;
     }
 
     private static string Describe(int status) => status switch
@@ -119,9 +146,12 @@ public static class ProviderCall
     };
 
     /// <summary>Minimal HTTP/1.1 response reading over a pinned buffer: status line, headers, then the body.</summary>
-    private sealed class ResponseReader(Stream stream, byte[] buffer, TimeSpan stallTimeout, CancellationToken ct)
+    private sealed class ResponseReader(Stream stream, byte[] buffer, TimeSpan stallTimeout, CancellationToken ct) : IDisposable
     {
         private int _start, _end;
+        private readonly CancellationTokenSource _stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+
+        public void Dispose() => _stall.Dispose();
 
         private async Task<bool> FillAsync()
         {
@@ -133,10 +163,10 @@ public static class ProviderCall
                 _start = 0;
             }
             if (_end == buffer.Length) throw new ProviderException("the provider sent an oversized header or line");
-            using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            stall.CancelAfter(stallTimeout);
+            // One linked source for the whole call; CancelAfter re-arms its single timer before every read.
+            _stall.CancelAfter(stallTimeout);
             int n;
-            try { n = await stream.ReadAsync(buffer.AsMemory(_end), stall.Token); }
+            try { n = await stream.ReadAsync(buffer.AsMemory(_end), _stall.Token); }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new ProviderException($"the provider sent nothing for {stallTimeout.TotalSeconds:0} s (stalled)");

@@ -97,7 +97,12 @@ internal sealed partial class StreamSessionGrain(
         return Task.CompletedTask;
     }
 
-    public Task<bool> IsRunning() => Task.FromResult(_running);
+    public Task<bool> IsRunning()
+    {
+        // An activation that never opened (its stream's silo died and a probe re-created it) must not linger.
+        if (!_running && _keyPair is null) DeactivateOnIdle();
+        return Task.FromResult(_running);
+    }
 
     private async Task RunAsync(ResolvedEndpoint endpoint, ProviderRequest request, CancellationToken ct)
     {

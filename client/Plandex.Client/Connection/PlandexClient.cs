@@ -41,7 +41,7 @@ public sealed class PlandexClient : IAsyncDisposable
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(15));
+            timeout.CancelAfter(TimeSpan.FromSeconds(8));
             await host.StartAsync(timeout.Token);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)

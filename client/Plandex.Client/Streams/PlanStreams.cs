@@ -11,7 +11,7 @@ namespace Plandex.Client.Streams;
 /// </summary>
 public sealed class PlanStreams(PlandexClient client)
 {
-    public TimeSpan SilenceLimit { get; init; } = TimeSpan.FromSeconds(2.5);
+    public TimeSpan SilenceLimit { get; init; } = TimeSpan.FromSeconds(3);
     public TimeSpan GiveUpAfter { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -49,7 +49,6 @@ public sealed class PlanStreams(PlandexClient client)
                         break; // reconnect from seq
                     }
                     if (!ok) yield break;
-                    lastHeard = DateTime.UtcNow;
                     // A different stream id means the plan restarted: its log starts again at 1.
                     if (streamId is { } known && ev!.StreamId != known && ev.Kind != StreamEventKind.Heartbeat) seq = 0;
                     streamId ??= ev!.StreamId;
@@ -59,6 +58,9 @@ public sealed class PlanStreams(PlandexClient client)
                         seq = ev.Seq;
                         streamId = ev.StreamId;
                     }
+                    // Only progress (a new event or a heartbeat) counts as hearing from the stream, so a loop of
+                    // failing re-attachments ends in an error instead of running forever.
+                    lastHeard = DateTime.UtcNow;
                     yield return ev;
                     if (ev.IsTerminal) yield break;
                 }

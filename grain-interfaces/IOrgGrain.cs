@@ -10,6 +10,8 @@ public interface IOrgGrain : IGrainWithGuidKey
     [ClientCallable] Task<IReadOnlyList<PlanSummary>> Plans();
     /// <summary>The org's plans that are streaming right now (<c>plandex ps</c>).</summary>
     [ClientCallable] Task<IReadOnlyList<ActiveStream>> ActiveStreams();
+    /// <summary>Receipts of the org's deleted plans (<c>plandex deletions</c>).</summary>
+    [ClientCallable] Task<IReadOnlyList<DeletionReceipt>> Deletions();
 
     // Internal.
     Task Create(string name, OrgMember owner);
@@ -17,4 +19,5 @@ public interface IOrgGrain : IGrainWithGuidKey
     // Read-only and always interleaved: plans ask the org for roles while the org may be waiting on them.
     [Orleans.Concurrency.AlwaysInterleave] Task<OrgRole?> RoleOf(Guid accountId);
     [Orleans.Concurrency.AlwaysInterleave] Task<string> Name();
+    Task RemovePlan(Guid planId);
 }

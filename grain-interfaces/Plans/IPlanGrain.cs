@@ -25,6 +25,12 @@ public interface IPlanGrain : IGrainWithGuidKey
     [ClientCallable] Task<int> RemoveContext(IReadOnlyList<string> paths);
     [ClientCallable] Task<string> ShowContext(string path);
 
+    /// <summary>
+    /// Deletes the plan (its owner or an org owner/admin): stops its stream (watchers get a Deleted event), removes
+    /// its conversation, context and state from the live database at once, and writes a deletion receipt.
+    /// </summary>
+    [ClientCallable] Task<DeletionReceipt> Delete();
+
     // Internal: the org creates plans; the session reports.
     Task Create(Guid orgId, Guid ownerId, string name);
     Task Append(Guid streamId, string text);

@@ -7,6 +7,7 @@ namespace Plandex.Grains.Accounts;
 internal sealed class OrgGrain(
     [PersistentState("org")] IPersistentState<OrgState> state,
     AccountStore store,
+    Plans.PlanStore plans,
     EmailHasher emails,
     IOptions<AccountsOptions> options,
     TimeProvider time) : Grain, IOrgGrain
@@ -72,6 +73,17 @@ internal sealed class OrgGrain(
         return infos.Where(i => i.Status == PlanStatus.Streaming && i.ActiveStreamId is not null)
             .Select(i => new ActiveStream(i.PlanId, i.Name, i.ActiveStreamId!.Value, i.StreamStartedBy ?? i.OwnerId, i.StreamStartedAt ?? DateTimeOffset.MinValue))
             .ToList();
+    }
+
+    public async Task<IReadOnlyList<DeletionReceipt>> Deletions()
+    {
+        RequireRole(OrgRole.Member);
+        return await plans.Receipts(Id);
+    }
+
+    public async Task RemovePlan(Guid planId)
+    {
+        if (state.State.Plans.RemoveAll(p => p.PlanId == planId) > 0) await state.WriteStateAsync();
     }
 
     public async Task Create(string name, OrgMember owner)

@@ -17,6 +17,7 @@ internal sealed partial class PlanGrain(
     [PersistentState("plan")] IPersistentState<PlanState> state,
     PlanStore store,
     IOptions<PlanOptions> options,
+    IOptions<Retention.RetentionOptions> retention,
     TimeProvider time,
     ILogger<PlanGrain> log) : Grain, IPlanGrain
 {
@@ -215,6 +216,38 @@ internal sealed partial class PlanGrain(
             ?? throw new InvalidRequestException($"no context item '{path}' in this plan");
     }
 
+    public async Task<DeletionReceipt> Delete()
+    {
+        var caller = await RequireMemberAsync();
+        var orgId = state.State.OrgId;
+        var role = await GrainFactory.GetGrain<IOrgGrain>(orgId).RoleOf(caller);
+        if (caller != state.State.OwnerId && role < OrgRole.Admin)
+            throw new AccessDeniedException("only the plan's owner or an org owner/admin can delete it");
+
+        if (_log is { Ended: false } running)
+        {
+            _sessionCheck?.Dispose();
+            _sessionCheck = null;
+            running.Add(StreamEventKind.Deleted, "the plan was deleted");
+            try { await GrainFactory.GetGrain<IStreamSessionGrain>(running.StreamId).Stop(); }
+            catch (Exception e) when (e is OrleansException or TimeoutException) { /* its silo is gone: nothing to stop */ }
+        }
+        var now = time.GetUtcNow();
+        var receipt = new DeletionReceipt(Guid.NewGuid(), "plan", Id, caller, now, now + retention.Value.Window, null);
+        await store.DeletePlanData(Id, receipt, orgId);
+        await state.ClearStateAsync();
+        await GrainFactory.GetGrain<IOrgGrain>(orgId).RemovePlan(Id);
+        // Keep nothing of the plan in memory either: watchers still reading hold the old log until they finish.
+        if (_log is { } old)
+        {
+            _log = new StreamLog(old.StreamId);
+            _log.Add(StreamEventKind.Deleted, "the plan was deleted");
+        }
+        _reserved = null;
+        LogDeleted(log, Id);
+        return receipt;
+    }
+
     public async Task Create(Guid orgId, Guid ownerId, string name)
     {
         if (state.RecordExists) throw new InvalidOperationException("plan exists");
@@ -310,6 +343,9 @@ internal sealed partial class PlanGrain(
     }
 
     private static int EstimateTokens(string text) => (text.Length + 3) / 4;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "plan {PlanId} deleted")]
+    private static partial void LogDeleted(ILogger logger, Guid planId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "plan {PlanId} activated on this silo")]
     private static partial void LogActivated(ILogger logger, Guid planId);

@@ -85,6 +85,46 @@ public sealed class PlanStore(NpgsqlDataSource db)
         return await cmd.ExecuteScalarAsync() is byte[] b ? Encoding.UTF8.GetString(b) : null;
     }
 
+    /// <summary>Removes a plan's conversation and context and records the receipt, in one transaction.</summary>
+    public async Task DeletePlanData(Guid planId, DeletionReceipt receipt, Guid orgId)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        foreach (var sql in new[] { "DELETE FROM plandex_plan_messages WHERE plan_id = $1", "DELETE FROM plandex_context_items WHERE plan_id = $1" })
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn, tx);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
+            await cmd.ExecuteNonQueryAsync();
+        }
+        await using (var cmd = new NpgsqlCommand(
+            "INSERT INTO plandex_deletion_receipts (id, kind, subject_id, org_id, deleted_by, deleted_at, purge_due) VALUES ($1, $2, $3, $4, $5, $6, $7)", conn, tx))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = receipt.Id });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = receipt.Kind });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = receipt.SubjectId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = orgId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = receipt.DeletedBy });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = receipt.DeletedAt.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = receipt.PurgeDue.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            await cmd.ExecuteNonQueryAsync();
+        }
+        await tx.CommitAsync();
+    }
+
+    public async Task<IReadOnlyList<DeletionReceipt>> Receipts(Guid orgId)
+    {
+        await using var cmd = db.CreateCommand(
+            "SELECT id, kind, subject_id, deleted_by, deleted_at, purge_due, purged_at FROM plandex_deletion_receipts WHERE org_id = $1 ORDER BY deleted_at");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = orgId });
+        var list = new List<DeletionReceipt>();
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync())
+            list.Add(new DeletionReceipt(r.GetGuid(0), r.GetString(1), r.GetGuid(2), r.GetGuid(3),
+                new DateTimeOffset(r.GetDateTime(4), TimeSpan.Zero), new DateTimeOffset(r.GetDateTime(5), TimeSpan.Zero),
+                r.IsDBNull(6) ? null : new DateTimeOffset(r.GetDateTime(6), TimeSpan.Zero)));
+        return list;
+    }
+
     /// <summary>Context bodies in path order, for the model request.</summary>
     public async Task<IReadOnlyList<(string Path, string Body)>> ContextBodies(Guid planId)
     {

@@ -7,7 +7,45 @@ namespace Plandex.Cli.Commands;
 /// <summary>new, plans, cd, current, convo, set-model, ps.</summary>
 internal static class PlanCommands
 {
-    public static IEnumerable<Command> Create() => [New(), Plans(), Cd(), Current(), Convo(), SetModel(), Ps()];
+    public static IEnumerable<Command> Create() => [New(), Plans(), Cd(), Current(), Convo(), SetModel(), Ps(), DeletePlan(), Deletions()];
+
+    private static Command DeletePlan()
+    {
+        var plan = new Argument<string?>("plan") { Description = "plan name or id (default: the current plan)", Arity = ArgumentArity.ZeroOrOne };
+        var yes = new Option<bool>("--yes", "-y") { Description = "do not ask for confirmation (scripts)" };
+        var command = new Command("delete-plan", "delete a plan: its conversation, context and state leave the database at once") { plan, yes };
+        command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
+        {
+            var wanted = parse.GetValue(plan);
+            var summaries = await c.Client.Org(c.RequireSession.OrgId).Plans();
+            var target = wanted is null
+                ? summaries.FirstOrDefault(p => p.PlanId == c.RequireSession.CurrentPlan)
+                : summaries.FirstOrDefault(p => p.Name == wanted || p.PlanId.ToString() == wanted);
+            if (target is null) return Cli.Fail(wanted is null ? "no current plan" : $"no plan named '{wanted}' in this org");
+            if (!parse.GetValue(yes))
+            {
+                Console.Write($"delete plan '{target.Name}' and everything in it? type its name to confirm: ");
+                if (Console.ReadLine()?.Trim() != target.Name) return Cli.Fail("not deleted");
+            }
+            var receipt = await c.Client.Plan(target.PlanId).Delete();
+            if (c.RequireSession.CurrentPlan == target.PlanId) SessionFile.Save(c.RequireSession with { CurrentPlan = null });
+            Console.WriteLine($"deleted plan {target.Name}; receipt {receipt.Id}, backups expire by {receipt.PurgeDue:u}");
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    private static Command Deletions()
+    {
+        var command = new Command("deletions", "list deletion receipts of the current org");
+        command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
+        {
+            foreach (var r in await c.Client.Org(c.RequireSession.OrgId).Deletions())
+                Console.WriteLine($"{r.Id}  {r.Kind} {r.SubjectId}  deleted {r.DeletedAt:u}  purge due {r.PurgeDue:u}{(r.PurgedAt is { } p ? $"  purged {p:u}" : "")}");
+            return 0;
+        }, ct));
+        return command;
+    }
 
     private static Command New()
     {

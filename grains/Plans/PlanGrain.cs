@@ -337,7 +337,7 @@ internal sealed partial class PlanGrain(
     private async Task<Guid> RequireMemberAsync()
     {
         var caller = CallerContext.RequireAccount();
-        if (!state.RecordExists || await GrainFactory.GetGrain<IOrgGrain>(state.State.OrgId).RoleOf(caller) is null)
+        if (!state.RecordExists || await Cluster.SiloLossRetry.ReadAsync(() => GrainFactory.GetGrain<IOrgGrain>(state.State.OrgId).RoleOf(caller)) is null)
             throw new AccessDeniedException("no such plan, or you are not a member of its org");
         return caller;
     }

@@ -34,6 +34,8 @@ public sealed class RunCommandTests
                 if (!ready) await Task.Delay(500);
             }
             Assert.True(ready, "silo/run.sh did not reach ready:\n" + string.Join('\n', log));
+            // The "silo ready ... dashboard URL" line is printed when the host has started, which can trail readiness.
+            for (var i = 0; i < 50 && !log.Any(l => l.Contains("/dashboard")); i++) await Task.Delay(100);
             Assert.Contains(log, l => l.Contains("/dashboard"));
             Assert.True(File.Exists(Path.Combine(data, "pg", "data", "postmaster.pid")));
         }
@@ -41,6 +43,7 @@ public sealed class RunCommandTests
         {
             SiloProcess.Interrupt(p.Id);
             if (!p.WaitForExit(60_000)) p.Kill(entireProcessTree: true);
+            p.WaitForExit(); // flushes the redirected output
         }
         Assert.False(File.Exists(Path.Combine(data, "pg", "data", "postmaster.pid")), "PostgreSQL still running after Ctrl-C:\n" + string.Join('\n', log));
         Assert.Contains(log, l => l.Contains("stopping PostgreSQL"));

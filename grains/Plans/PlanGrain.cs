@@ -271,12 +271,12 @@ internal sealed partial class PlanGrain(
 
     private async Task EndStreamAsync(StreamEventKind outcome, string? error, int promptTokens, int replyTokens)
     {
-        var log = _log!;
+        var stream = _log!;
         _sessionCheck?.Dispose();
         _sessionCheck = null;
-        if (log.Reply.Length > 0)
+        if (stream.Reply.Length > 0)
         {
-            var reply = log.Reply.ToString();
+            var reply = stream.Reply.ToString();
             var message = new ConvoMessage(state.State.MessageCount + 1, "assistant", reply, time.GetUtcNow(),
                 replyTokens > 0 ? replyTokens : EstimateTokens(reply));
             await store.AppendMessage(Id, message);
@@ -290,7 +290,7 @@ internal sealed partial class PlanGrain(
         };
         state.State.LastError = outcome == StreamEventKind.Error ? error : null;
         await state.WriteStateAsync();
-        log.Add(outcome, outcome == StreamEventKind.Error ? error : null);
+        stream.Add(outcome, outcome == StreamEventKind.Error ? error : null);
         LogStreamEnded(log, Id, outcome);
         // Let watchers that are a moment behind still read the end from memory.
         DelayDeactivation(TimeSpan.FromSeconds(30));
@@ -353,5 +353,4 @@ internal sealed partial class PlanGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "plan {PlanId} stream ended: {Outcome}")]
     private static partial void LogStreamEnded(ILogger logger, Guid planId, StreamEventKind outcome);
 
-    private void LogStreamEnded(StreamLog _, Guid planId, StreamEventKind outcome) => LogStreamEnded(log, planId, outcome);
 }

@@ -9,6 +9,11 @@ public interface IAccountGrain : IGrainWithGuidKey
     [ClientCallable] Task SignOut();
     /// <returns>How many sessions were revoked.</returns>
     [ClientCallable] Task<int> RevokeAllSessions();
+    /// <summary>
+    /// Deletes the caller's account: every plan it owns, its memberships (an org left without an owner is deleted
+    /// with its plans), sessions, sign-in codes, invites and personal data. Returns all deletion receipts.
+    /// </summary>
+    [ClientCallable] Task<IReadOnlyList<DeletionReceipt>> DeleteAccount();
 
     // Internal (called by other grains only).
     Task Create(string email, string name, OrgMembership firstOrg);

@@ -20,4 +20,9 @@ public interface IOrgGrain : IGrainWithGuidKey
     [Orleans.Concurrency.AlwaysInterleave] Task<OrgRole?> RoleOf(Guid accountId);
     [Orleans.Concurrency.AlwaysInterleave] Task<string> Name();
     Task RemovePlan(Guid planId);
+    /// <summary>
+    /// For an account deletion: erases the plans the account owns and its membership; if it was the org's last
+    /// owner, erases the whole org with all its plans. Returns the receipts.
+    /// </summary>
+    Task<IReadOnlyList<DeletionReceipt>> RemoveAccount(Guid accountId);
 }

@@ -33,6 +33,8 @@ public interface IPlanGrain : IGrainWithGuidKey
 
     // Internal: the org creates plans; the session reports.
     Task Create(Guid orgId, Guid ownerId, string name);
+    /// <summary>Deletes the plan for an org or account deletion that already checked authority; null if already gone.</summary>
+    Task<DeletionReceipt?> Erase(Guid deletedBy);
     Task Append(Guid streamId, string text);
     Task Complete(Guid streamId, StreamEventKind outcome, string? error, int promptTokens, int replyTokens);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Plandex.GrainInterfaces;
+using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
 
 namespace Plandex.Grains.Accounts;
@@ -7,7 +8,10 @@ namespace Plandex.Grains.Accounts;
 internal sealed class AccountGrain(
     [PersistentState("account")] IPersistentState<AccountState> state,
     AccountStore store,
+    DeletionStore deletions,
+    EmailHasher emails,
     IOptions<AccountsOptions> options,
+    IOptions<RetentionOptions> retention,
     TimeProvider time) : Grain, IAccountGrain
 {
     private Guid Id => this.GetPrimaryKey();
@@ -38,6 +42,24 @@ internal sealed class AccountGrain(
     {
         RequireSelf();
         return await store.RevokeAllSessions(Id, time.GetUtcNow());
+    }
+
+    public async Task<IReadOnlyList<DeletionReceipt>> DeleteAccount()
+    {
+        RequireSelf();
+        var receipts = new List<DeletionReceipt>();
+        foreach (var membership in state.State.Orgs.ToList())
+            receipts.AddRange(await GrainFactory.GetGrain<IOrgGrain>(membership.OrgId).RemoveAccount(Id));
+        var now = time.GetUtcNow();
+        var receipt = new DeletionReceipt(Guid.NewGuid(), "account", Id, Id, now, now + retention.Value.Window, null);
+        var emailHash = emails.Hash(state.State.Email);
+        // Rows and the account's data key in one transaction, then the sealed state row (see PlanGrain.Erase).
+        await deletions.EraseAsync(receipt, null, (conn, tx) => AccountStore.EraseAccountRows(conn, tx, Id, emailHash));
+        await state.ClearStateAsync();
+        await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
+        DeactivateOnIdle();
+        receipts.Add(receipt);
+        return receipts;
     }
 
     public async Task Create(string email, string name, OrgMembership firstOrg)

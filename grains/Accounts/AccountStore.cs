@@ -88,6 +88,34 @@ public sealed class AccountStore(NpgsqlDataSource db)
             UPDATE plandex_auth_failures SET failures = failures - 1 WHERE scope = $1 AND key = $2 AND failures > 1
             """, scope, key);
 
+    /// <summary>An account's rows (in the caller's deletion transaction): sessions, codes, invites, email index, failure counters.</summary>
+    public static async Task EraseAccountRows(NpgsqlConnection conn, NpgsqlTransaction tx, Guid accountId, byte[] emailHash)
+    {
+        (string Sql, object Arg)[] steps =
+        [
+            ("DELETE FROM plandex_sessions WHERE account_id = $1", accountId),
+            ("DELETE FROM plandex_signin_codes WHERE account_id = $1", accountId),
+            ("DELETE FROM plandex_invites WHERE created_by = $1", accountId),
+            ("DELETE FROM plandex_invites WHERE email_hash = $1", emailHash),
+            ("DELETE FROM plandex_email_index WHERE account_id = $1", accountId),
+            ("DELETE FROM plandex_auth_failures WHERE key = $1", emailHash),
+        ];
+        foreach (var (sql, arg) in steps)
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn, tx);
+            Bind(cmd, arg);
+            await cmd.ExecuteNonQueryAsync();
+        }
+    }
+
+    /// <summary>An org's own rows (in the caller's deletion transaction): its invites.</summary>
+    public static async Task EraseOrgRows(NpgsqlConnection conn, NpgsqlTransaction tx, Guid orgId)
+    {
+        await using var cmd = new NpgsqlCommand("DELETE FROM plandex_invites WHERE org_id = $1", conn, tx);
+        Bind(cmd, orgId);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     private async Task<int> Execute(string sql, params object[] args)
     {
         await using var cmd = db.CreateCommand(sql);

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Options;
 using Plandex.GrainInterfaces;
+using Plandex.Grains.Encryption;
+using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
 
 namespace Plandex.Grains.Accounts;
@@ -7,11 +9,19 @@ namespace Plandex.Grains.Accounts;
 internal sealed class OrgGrain(
     [PersistentState("org")] IPersistentState<OrgState> state,
     AccountStore store,
-    Plans.PlanStore plans,
+    DeletionStore deletions,
+    Envelope envelope,
     EmailHasher emails,
     IOptions<AccountsOptions> options,
+    IOptions<RetentionOptions> retention,
     TimeProvider time) : Grain, IOrgGrain
 {
+    private const string PlanNamePurpose = "plan-name";
+    private const int EraseParallelism = 32;
+
+    // Volatile state: not persisted; gone on deactivation. Plan names opened from their sealed form.
+    private readonly Dictionary<Guid, string> _names = [];
+
     private Guid Id => this.GetPrimaryKey();
 
     public async Task<InviteCreated> Invite(string email, OrgRole role)
@@ -20,19 +30,23 @@ internal sealed class OrgGrain(
         if (!Enum.IsDefined(role)) throw new InvalidRequestException("role must be owner, admin or member");
         if (role == OrgRole.Owner && caller.Role != OrgRole.Owner) throw new AccessDeniedException("only an owner can invite an owner");
         var normalized = EmailAddress.Normalize(email);
-        if (state.State.Members.Any(m => m.Email == normalized)) throw new InvalidRequestException($"{normalized} is already a member");
+        var emailHash = emails.Hash(normalized);
+        if (await store.FindAccountByEmail(emailHash) is { } existing && state.State.Members.Any(m => m.AccountId == existing))
+            throw new InvalidRequestException($"{normalized} is already a member");
         var code = SecretTokens.NewCode();
         var now = time.GetUtcNow();
         var expires = now + options.Value.InviteLifetime;
-        await store.CreateInvite(SecretTokens.HashCode(code), Id, emails.Hash(normalized), role.ToString().ToLowerInvariant(),
-            caller.AccountId, now, expires);
+        await store.CreateInvite(SecretTokens.HashCode(code), Id, emailHash, role.ToString().ToLowerInvariant(), caller.AccountId, now, expires);
         return new InviteCreated(normalized, role, code, expires);
     }
 
-    public Task<IReadOnlyList<OrgMember>> Users()
+    public async Task<IReadOnlyList<OrgMember>> Users()
     {
         RequireRole(OrgRole.Member);
-        return Task.FromResult<IReadOnlyList<OrgMember>>(state.State.Members.ToList());
+        var members = state.State.Members.ToList();
+        var infos = await Task.WhenAll(members.Select(m => GrainFactory.GetGrain<IAccountGrain>(m.AccountId).Describe()));
+        return members.Zip(infos).Where(p => p.Second is not null)
+            .Select(p => new OrgMember(p.First.AccountId, p.Second!.Email, p.Second.Name, p.First.Role)).ToList();
     }
 
     public async Task RemoveUser(Guid accountId)
@@ -52,18 +66,24 @@ internal sealed class OrgGrain(
     {
         var caller = RequireRole(OrgRole.Member);
         var planName = Validation.Input.Name(name, "plan name");
-        if (state.State.Plans.Any(p => p.Name == planName)) throw new InvalidRequestException($"a plan named '{planName}' already exists in this org");
+        if ((await PlanNamesAsync()).Values.Contains(planName, StringComparer.Ordinal))
+            throw new InvalidRequestException($"a plan named '{planName}' already exists in this org");
         var plan = new PlanSummary(Guid.NewGuid(), planName, caller.AccountId, time.GetUtcNow());
         await GrainFactory.GetGrain<IPlanGrain>(plan.PlanId).Create(Id, caller.AccountId, planName);
-        state.State.Plans.Add(plan);
+        // The org keeps the name sealed under the plan's key: deleting the plan shreds it here too.
+        var sealedName = await envelope.SealText(DataSubject.Plan(plan.PlanId), PlanNamePurpose, planName);
+        state.State.Plans.Add(new PlanEntry(plan.PlanId, sealedName, plan.OwnerId, plan.CreatedAt));
         await state.WriteStateAsync();
+        _names[plan.PlanId] = planName;
         return plan;
     }
 
-    public Task<IReadOnlyList<PlanSummary>> Plans()
+    public async Task<IReadOnlyList<PlanSummary>> Plans()
     {
         RequireRole(OrgRole.Member);
-        return Task.FromResult<IReadOnlyList<PlanSummary>>(state.State.Plans.ToList());
+        var names = await PlanNamesAsync();
+        return state.State.Plans.Where(p => names.ContainsKey(p.PlanId))
+            .Select(p => new PlanSummary(p.PlanId, names[p.PlanId], p.OwnerId, p.CreatedAt)).ToList();
     }
 
     public async Task<IReadOnlyList<ActiveStream>> ActiveStreams()
@@ -78,25 +98,63 @@ internal sealed class OrgGrain(
     public async Task<IReadOnlyList<DeletionReceipt>> Deletions()
     {
         RequireRole(OrgRole.Member);
-        return await plans.Receipts(Id);
+        return await deletions.ForOrgAsync(Id);
     }
 
     public async Task RemovePlan(Guid planId)
     {
+        _names.Remove(planId);
         if (state.State.Plans.RemoveAll(p => p.PlanId == planId) > 0) await state.WriteStateAsync();
+    }
+
+    public async Task<IReadOnlyList<DeletionReceipt>> RemoveAccount(Guid accountId)
+    {
+        var member = state.State.Members.FirstOrDefault(m => m.AccountId == accountId);
+        if (member is null || !state.RecordExists) return [];
+        // The rule: an org whose last owner leaves is deleted with all its plans; otherwise only the plans the
+        // account owns go, and the org keeps the rest.
+        var lastOwner = member.Role == OrgRole.Owner && state.State.Members.Count(m => m.Role == OrgRole.Owner) == 1;
+        var doomed = state.State.Plans.Where(p => lastOwner || p.OwnerId == accountId).Select(p => p.PlanId).ToList();
+        var receipts = new List<DeletionReceipt>();
+        foreach (var chunk in doomed.Chunk(EraseParallelism))
+        {
+            var erased = await Task.WhenAll(chunk.Select(id => GrainFactory.GetGrain<IPlanGrain>(id).Erase(accountId)));
+            receipts.AddRange(erased.OfType<DeletionReceipt>());
+        }
+        var gone = doomed.ToHashSet();
+        state.State.Plans.RemoveAll(p => gone.Contains(p.PlanId));
+        foreach (var id in gone) _names.Remove(id);
+
+        if (!lastOwner)
+        {
+            state.State.Members.Remove(member);
+            await state.WriteStateAsync();
+            return receipts;
+        }
+
+        var others = state.State.Members.Where(m => m.AccountId != accountId).Select(m => m.AccountId).ToList();
+        await Task.WhenAll(others.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).RemoveMembership(Id)));
+        var now = time.GetUtcNow();
+        var receipt = new DeletionReceipt(Guid.NewGuid(), "org", Id, accountId, now, now + retention.Value.Window, null);
+        await deletions.EraseAsync(receipt, Id, (conn, tx) => AccountStore.EraseOrgRows(conn, tx, Id));
+        await state.ClearStateAsync();
+        await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
+        DeactivateOnIdle();
+        receipts.Add(receipt);
+        return receipts;
     }
 
     public async Task Create(string name, OrgMember owner)
     {
         if (state.RecordExists) throw new InvalidOperationException("org exists");
-        state.State = new OrgState { Name = name, CreatedAt = time.GetUtcNow(), Members = [owner] };
+        state.State = new OrgState { Name = name, CreatedAt = time.GetUtcNow(), Members = [new MemberEntry(owner.AccountId, owner.Role)] };
         await state.WriteStateAsync();
     }
 
     public async Task AddMember(OrgMember member)
     {
         state.State.Members.RemoveAll(m => m.AccountId == member.AccountId);
-        state.State.Members.Add(member);
+        state.State.Members.Add(new MemberEntry(member.AccountId, member.Role));
         await state.WriteStateAsync();
     }
 
@@ -105,7 +163,19 @@ internal sealed class OrgGrain(
 
     public Task<string> Name() => Task.FromResult(state.State.Name);
 
-    private OrgMember RequireRole(OrgRole least)
+    /// <summary>Names of the org's plans; a plan whose key is already gone (being deleted) is left out.</summary>
+    private async Task<Dictionary<Guid, string>> PlanNamesAsync()
+    {
+        foreach (var p in state.State.Plans)
+        {
+            if (_names.ContainsKey(p.PlanId)) continue;
+            try { _names[p.PlanId] = await envelope.OpenText(DataSubject.Plan(p.PlanId), PlanNamePurpose, p.SealedName); }
+            catch (KeyDestroyedException) { }
+        }
+        return _names;
+    }
+
+    private MemberEntry RequireRole(OrgRole least)
     {
         var caller = CallerContext.RequireAccount();
         var member = state.State.Members.FirstOrDefault(m => m.AccountId == caller)

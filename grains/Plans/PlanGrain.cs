@@ -223,7 +223,15 @@ internal sealed partial class PlanGrain(
         var role = await GrainFactory.GetGrain<IOrgGrain>(orgId).RoleOf(caller);
         if (caller != state.State.OwnerId && role < OrgRole.Admin)
             throw new AccessDeniedException("only the plan's owner or an org owner/admin can delete it");
+        var receipt = await Erase(caller) ?? throw new AccessDeniedException("no such plan, or you are not a member of its org");
+        await GrainFactory.GetGrain<IOrgGrain>(orgId).RemovePlan(Id);
+        return receipt;
+    }
 
+    public async Task<DeletionReceipt?> Erase(Guid deletedBy)
+    {
+        if (!state.RecordExists) return null; // already gone: erasing twice changes nothing
+        var orgId = state.State.OrgId;
         if (_log is { Ended: false } running)
         {
             _sessionCheck?.Dispose();
@@ -233,10 +241,11 @@ internal sealed partial class PlanGrain(
             catch (Exception e) when (e is OrleansException or TimeoutException) { /* its silo is gone: nothing to stop */ }
         }
         var now = time.GetUtcNow();
-        var receipt = new DeletionReceipt(Guid.NewGuid(), "plan", Id, caller, now, now + retention.Value.Window, null);
+        var receipt = new DeletionReceipt(Guid.NewGuid(), "plan", Id, deletedBy, now, now + retention.Value.Window, null);
+        // Rows, context and the data key go in one transaction; the (sealed) grain state row right after. Should
+        // that second step fail, what is left is ciphertext whose key is already gone.
         await store.DeletePlanData(Id, receipt, orgId);
         await state.ClearStateAsync();
-        await GrainFactory.GetGrain<IOrgGrain>(orgId).RemovePlan(Id);
         // Keep nothing of the plan in memory either: watchers still reading hold the old log until they finish.
         if (_log is { } old)
         {
@@ -244,6 +253,7 @@ internal sealed partial class PlanGrain(
             _log.Add(StreamEventKind.Deleted, "the plan was deleted");
         }
         _reserved = null;
+        await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
         LogDeleted(log, Id);
         return receipt;
     }

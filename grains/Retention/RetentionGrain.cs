@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Plandex.GrainInterfaces;
@@ -6,39 +7,82 @@ using Plandex.Grains.Telemetry;
 namespace Plandex.Grains.Retention;
 
 /// <summary>
-/// Runs the retention schedule from durable (AdoNet) reminders. Ticks may be late or repeated: each tick is
-/// mapped to its epoch (time floored to the epoch period) and processed at most once.
+/// Runs the retention schedule from durable (AdoNet) reminders: the epoch rotation once per epoch, and for
+/// deletions a backup-expiry check at their purge-due time. Ticks may be late or repeated: an epoch tick is mapped
+/// to its epoch and processed at most once, and every step it takes is idempotent anyway.
+/// Its state (timestamps and a counter, no content) uses the plain "system" storage.
 /// </summary>
 internal sealed partial class RetentionGrain(
-    [PersistentState("retention")] IPersistentState<RetentionState> state,
+    [PersistentState("retention", "system")] IPersistentState<RetentionState> state,
+    EpochRotation rotation,
+    DeletionStore deletions,
     IOptions<RetentionOptions> options,
     TimeProvider time,
     ILogger<RetentionGrain> log) : Grain, IRetentionGrain, IRemindable
 {
     public const string EpochReminder = "epoch";
+    private const string ExpiryPrefix = "expiry-";
+    private static readonly TimeSpan ExpiryBucket = TimeSpan.FromHours(1);
+
+    // Volatile state: not persisted; gone on deactivation. Expiry reminders already registered by this activation.
+    private readonly HashSet<string> _scheduled = [];
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName != EpochReminder) return;
-        var period = options.Value.EpochPeriod;
         var now = time.GetUtcNow();
-        var epochStart = new DateTimeOffset(now.UtcTicks - now.UtcTicks % period.Ticks, TimeSpan.Zero);
-        if (epochStart <= state.State.LastEpochStart) return; // duplicate or late tick: already done
-        state.State.LastEpochStart = epochStart;
-        state.State.EpochTicks++;
-        await state.WriteStateAsync();
-        PlandexMetrics.RetentionEpochTicks.Add(1);
-        LogEpoch(log, epochStart);
+        if (reminderName == EpochReminder)
+        {
+            var period = options.Value.EpochPeriod;
+            var epochStart = new DateTimeOffset(now.UtcTicks - now.UtcTicks % period.Ticks, TimeSpan.Zero);
+            if (epochStart <= state.State.LastEpochStart) return; // duplicate or early tick: this epoch is done
+            var result = await rotation.RunAsync(now);
+            state.State.LastEpochStart = epochStart;
+            state.State.EpochTicks++;
+            await state.WriteStateAsync();
+            PlandexMetrics.RetentionEpochTicks.Add(1);
+            LogEpoch(log, epochStart, result.Rewrapped, result.Destroyed.Count, result.Purged);
+        }
+        else if (reminderName.StartsWith(ExpiryPrefix, StringComparison.Ordinal)
+                 && DateTimeOffset.TryParseExact(reminderName[ExpiryPrefix.Length..], "yyyyMMddHH", CultureInfo.InvariantCulture,
+                     DateTimeStyles.AssumeUniversal, out var bucket))
+        {
+            var result = await rotation.RunAsync(now);
+            var waiting = await deletions.UnpurgedDueByAsync(bucket);
+            LogExpiryCheck(log, bucket, result.Purged, waiting);
+            if (waiting == 0 && await this.GetReminder(reminderName) is { } done) await this.UnregisterReminder(done);
+        }
     }
 
     public Task<long> EpochTicks() => Task.FromResult(state.State.EpochTicks);
 
-    public async Task EnsureScheduled()
+    public async Task ScheduleExpiryCheck(DateTimeOffset purgeDue)
     {
-        if (await this.GetReminder(EpochReminder) is null)
-            await this.RegisterOrUpdateReminder(EpochReminder, options.Value.EpochPeriod, options.Value.EpochPeriod);
+        var ticks = (purgeDue.UtcTicks + ExpiryBucket.Ticks - 1) / ExpiryBucket.Ticks * ExpiryBucket.Ticks;
+        var bucket = new DateTimeOffset(ticks, TimeSpan.Zero);
+        var name = ExpiryPrefix + bucket.ToString("yyyyMMddHH", CultureInfo.InvariantCulture);
+        if (_scheduled.Contains(name)) return;
+        if (await this.GetReminder(name) is null)
+        {
+            var due = bucket - time.GetUtcNow();
+            await this.RegisterOrUpdateReminder(name, due > TimeSpan.Zero ? due : TimeSpan.Zero, ExpiryBucket);
+        }
+        _scheduled.Add(name);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "retention epoch {EpochStart:u} processed")]
-    private static partial void LogEpoch(ILogger logger, DateTimeOffset epochStart);
+    public async Task EnsureScheduled()
+    {
+        if (await this.GetReminder(EpochReminder) is not null) return;
+        // First tick just after the next epoch boundary, then once per epoch.
+        var period = options.Value.EpochPeriod;
+        var now = time.GetUtcNow();
+        var next = new DateTimeOffset(now.UtcTicks - now.UtcTicks % period.Ticks, TimeSpan.Zero) + period;
+        var slack = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(1).Ticks, period.Ticks / 100));
+        await this.RegisterOrUpdateReminder(EpochReminder, next - now + slack, period);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "retention epoch {EpochStart:u}: {Rewrapped} data keys re-wrapped, {Destroyed} epoch keys destroyed, {Purged} receipts purged")]
+    private static partial void LogEpoch(ILogger logger, DateTimeOffset epochStart, int rewrapped, int destroyed, int purged);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "backup-expiry check for deletions due by {Bucket:u}: {Purged} receipts purged, {Waiting} still waiting")]
+    private static partial void LogExpiryCheck(ILogger logger, DateTimeOffset bucket, int purged, long waiting);
 }

@@ -15,6 +15,9 @@ public static class PlandexMetrics
     public static readonly Counter<long> StreamsEnded = Meter.CreateCounter<long>("plandex.streams.ended");
     public static readonly Counter<long> AuthDenied = Meter.CreateCounter<long>("plandex.auth.denied");
     public static readonly Counter<long> RetentionEpochTicks = Meter.CreateCounter<long>("plandex.retention.epoch_ticks");
+    public static readonly Counter<long> KeysRewrapped = Meter.CreateCounter<long>("plandex.retention.keys_rewrapped");
+    public static readonly Counter<long> EpochsDestroyed = Meter.CreateCounter<long>("plandex.retention.epochs_destroyed");
+    public static readonly Counter<long> ReceiptsPurged = Meter.CreateCounter<long>("plandex.retention.receipts_purged");
 
     static PlandexMetrics()
     {

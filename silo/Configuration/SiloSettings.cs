@@ -65,6 +65,8 @@ internal sealed class SiloSettings
         foreach (var e in Providers.AllowedEndpointList)
             if (!Uri.TryCreate(e, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
                 throw new SettingsError("Providers:AllowedEndpoints", $"'{e}' is not an http(s) URL");
+        if (Retention.Window < Retention.EpochPeriod)
+            throw new SettingsError("Retention:Window", $"must be at least Retention:EpochPeriod ({Retention.EpochPeriod})");
         if (Retention.EpochPeriod < Reminders.MinimumPeriod)
             throw new SettingsError("Retention:EpochPeriod", $"must be at least Reminders:MinimumPeriod ({Reminders.MinimumPeriod})");
         Require.Positive(Accounts.SessionLifetime, "Accounts:SessionLifetime");

@@ -7,7 +7,13 @@ using OpenTelemetry.Trace;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.Providers;
+using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
+using Orleans.Storage;
 using Plandex.Grains.Accounts;
+using Plandex.Grains.Encryption;
 using Plandex.Grains.Plans;
 using Plandex.Grains.Providers;
 using Plandex.Grains.Retention;
@@ -56,12 +62,8 @@ internal static class SiloHost
             if (settings.Cluster.SiloName.Length > 0) silo.Configure<SiloOptions>(o => o.SiloName = settings.Cluster.SiloName);
             silo.ConfigureEndpoints(settings.Cluster.ParsedAdvertisedAddress, settings.Cluster.SiloPort,
                 settings.Cluster.GatewayPort, listenOnAnyHostAddress: settings.Cluster.ListenOnAnyAddress);
-            var cs = settings.Database.PooledConnectionString();
-            silo.UseAdoNetClustering(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
-            silo.AddAdoNetGrainStorageAsDefault(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
-            silo.UseAdoNetReminderService(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
-            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = settings.Reminders.MinimumPeriod);
-            silo.AddStartupTask(RetentionScheduleStartup.RunAsync);
+            silo.UseAdoNetClustering(o => { o.Invariant = Invariant; o.ConnectionString = settings.Database.PooledConnectionString(); });
+            AddStorageAndReminders(silo, settings);
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = settings.Membership.ProbeTimeout;
@@ -69,7 +71,6 @@ internal static class SiloHost
                 o.IAmAliveTablePublishTimeout = settings.Membership.IAmAliveTablePublishTimeout;
                 o.TableRefreshTimeout = settings.Membership.TableRefreshTimeout;
             });
-            silo.AddIncomingGrainCallFilter<AuthorizationFilter>();
             silo.AddActivityPropagation();
             if (settings.Http.DashboardEnabled) silo.AddDashboard();
         });
@@ -124,10 +125,38 @@ internal static class SiloHost
         }
     }
 
-    // Services the grains use. TimeProvider is injectable so tests can move time.
-    private static void AddServices(IServiceCollection services, SiloSettings settings)
+    /// <summary>
+    /// Grain storage (sealed: every state encrypted under its subject's data key, over AdoNet), durable reminders,
+    /// the authorization filter and the retention schedule. Shared with in-process test hosts.
+    /// </summary>
+    internal static void AddStorageAndReminders(ISiloBuilder silo, SiloSettings settings)
     {
-        services.AddSingleton(TimeProvider.System);
+        var cs = settings.Database.PooledConnectionString();
+        // "system": plain AdoNet, for state without content (the retention grain's timestamps).
+        silo.AddAdoNetGrainStorage(SystemStorage, o => { o.Invariant = Invariant; o.ConnectionString = cs; });
+        silo.Services.AddGrainStorage(ProviderConstants.DEFAULT_STORAGE_PROVIDER_NAME, (sp, _) => new SealedGrainStorage(
+            sp.GetRequiredKeyedService<IGrainStorage>(SystemStorage), sp.GetRequiredService<Envelope>(), sp.GetRequiredService<Serializer>()));
+        silo.UseAdoNetReminderService(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
+        silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = settings.Reminders.MinimumPeriod);
+        silo.AddStartupTask(RetentionScheduleStartup.RunAsync);
+        silo.AddIncomingGrainCallFilter<AuthorizationFilter>();
+    }
+
+    private const string SystemStorage = "system";
+
+    // Services the grains use. TimeProvider is injectable so tests can move time.
+    internal static void AddServices(IServiceCollection services, SiloSettings settings)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        try { services.AddSingleton<IEpochKeyStore>(new DirectoryEpochKeyStore(settings.Security.EffectiveEpochKeyDirectory)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SettingsError("Security:EpochKeyDirectory", e.Message);
+        }
+        services.AddSingleton<KeyRing>();
+        services.AddSingleton<Envelope>();
+        services.AddSingleton<DeletionStore>();
+        services.AddSingleton<EpochRotation>();
         services.AddSingleton(Options.Create(settings.Accounts));
         services.AddSingleton(Options.Create(settings.Security));
         services.AddSingleton(Options.Create(settings.Retention));

@@ -7,7 +7,31 @@ namespace Plandex.Cli.Commands;
 /// <summary>sign-up, sign-in, sign-in-code, sign-out, whoami.</summary>
 internal static class AccountCommands
 {
-    public static IEnumerable<Command> Create() => [SignUp(), SignIn(), SignInCode(), SignOut(), WhoAmI()];
+    public static IEnumerable<Command> Create() => [SignUp(), SignIn(), SignInCode(), SignOut(), WhoAmI(), DeleteAccount()];
+
+    private static Command DeleteAccount()
+    {
+        var yes = new Option<bool>("--yes") { Description = "do not ask for confirmation (for scripts)" };
+        var command = new Command("delete-account",
+            "delete your account: every plan you own, your memberships (an org left without an owner goes with its plans), sessions, invites and personal data")
+            { yes };
+        command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
+        {
+            var session = c.RequireSession;
+            if (!parse.GetValue(yes))
+            {
+                Console.Write($"delete the account {session.Email} and everything it owns? type the email to confirm: ");
+                if (!string.Equals(Console.ReadLine()?.Trim(), session.Email, StringComparison.OrdinalIgnoreCase)) return Cli.Fail("not deleted");
+            }
+            var receipts = await c.Client.Account(session.AccountId).DeleteAccount();
+            SessionFile.Delete();
+            foreach (var r in receipts)
+                Console.WriteLine($"receipt {r.Id}: {r.Kind} {r.SubjectId} deleted {r.DeletedAt:u}, backups expire by {r.PurgeDue:u}");
+            Console.WriteLine($"deleted account {session.Email} ({receipts.Count(r => r.Kind == "plan")} plans); you are signed out");
+            return 0;
+        }, ct));
+        return command;
+    }
 
     private static Command SignUp()
     {

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Security.Cryptography;
+
+namespace Plandex.Grains.Encryption;
+
+/// <summary>
+/// Epoch keys as files <c>epoch-&lt;id&gt;.kek</c> (mode 0600) in one directory (mode 0700). Every silo of a
+/// cluster must mount the same directory, and it must never be backed up for longer than the retention window.
+/// Destroying overwrites the file with zeros, flushes, then deletes it (on copy-on-write or flash storage the
+/// overwrite is best effort; the deletion is what the guarantee rests on).
+/// </summary>
+public sealed class DirectoryEpochKeyStore : IEpochKeyStore
+{
+    private const string Prefix = "epoch-";
+    private const string Suffix = ".kek";
+    private readonly string _dir;
+
+    public DirectoryEpochKeyStore(string directory)
+    {
+        _dir = directory;
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
+        else Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    public string DirectoryPath => _dir;
+
+    public IReadOnlyList<long> List() =>
+        Directory.EnumerateFiles(_dir, Prefix + "*" + Suffix)
+            .Select(p => Path.GetFileName(p)[Prefix.Length..^Suffix.Length])
+            .Select(s => long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : (long?)null)
+            .OfType<long>().Order().ToList();
+
+    public byte[]? Read(long epoch)
+    {
+        var path = PathOf(epoch);
+        var key = GC.AllocateArray<byte>(32, pinned: true);
+        try
+        {
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (f.Length != 32) throw new InvalidDataException($"{path} is not a 32-byte key");
+            f.ReadExactly(key);
+            return key;
+        }
+        catch (FileNotFoundException) { return null; }
+    }
+
+    public void EnsureCreated(long epoch)
+    {
+        var path = PathOf(epoch);
+        if (File.Exists(path)) return;
+        var key = GC.AllocateArray<byte>(32, pinned: true);
+        var temp = Path.Combine(_dir, $".{Guid.NewGuid():N}.tmp");
+        try
+        {
+            RandomNumberGenerator.Fill(key);
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var f = new FileStream(temp, create))
+            {
+                f.Write(key);
+                f.Flush(flushToDisk: true);
+            }
+            // Publish atomically; if another silo published first, keep theirs (all silos must share one key).
+            try { File.Move(temp, path, overwrite: false); }
+            catch (IOException) when (File.Exists(path)) { }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    public void Destroy(long epoch)
+    {
+        var path = PathOf(epoch);
+        try
+        {
+            using (var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+            {
+                f.Write(new byte[f.Length]);
+                f.Flush(flushToDisk: true);
+            }
+            File.Delete(path);
+        }
+        catch (FileNotFoundException) { }
+    }
+
+    private string PathOf(long epoch) => Path.Combine(_dir, Prefix + epoch.ToString(CultureInfo.InvariantCulture) + Suffix);
+}

@@ -13,9 +13,12 @@ public static class Program
                 return IgnoreBenchmark.Run(rest);
             case "streams":
                 return StreamBenchmark.Run(rest);
+            case "retention":
+                return RetentionBenchmark.Run(rest);
             default:
                 Console.Error.WriteLine("usage: Plandex.Benchmarks <benchmark> [options]");
                 Console.Error.WriteLine("  ignore [--files N] [--runs N] [--dir PATH]   LsFiles vs git ls-files --others --exclude-standard");
+                Console.Error.WriteLine("  retention [--keys N] [--plans N] [--no-build]   re-wrap N data keys; delete an account with N plans");
                 Console.Error.WriteLine("  streams [--streams N] [--max N] [--step N] [--quick] [--no-build]   full stream path vs the stub read directly");
                 return 2;
         }

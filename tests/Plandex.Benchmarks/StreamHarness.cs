@@ -28,6 +28,9 @@ internal sealed partial class StreamHarness : IAsyncDisposable
     public Uri StubBase { get; private set; } = null!;
     public string ClusterId { get; } = "bench-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
     public string SiloLog => Path.Combine(Work, "silo.log");
+    /// <summary>Admin connection to the benchmark's database and the silo's key directory (retention benchmark).</summary>
+    public string ConnectionString { get; private set; } = "";
+    public string KeyDirectory { get; private set; } = "";
 
     public static string FindRoot()
     {
@@ -65,6 +68,8 @@ internal sealed partial class StreamHarness : IAsyncDisposable
 
         var siloDll = Path.Combine(Root, "silo/bin/Release/net10.0/Plandex.Silo.dll");
         var keys = Directory.CreateDirectory(Path.Combine(Work, "keys")).FullName;
+        ConnectionString = conn;
+        KeyDirectory = keys;
         SiloGatewayPort = FreePort();
         SiloHttpPort = FreePort();
         var env = new Dictionary<string, string>

@@ -24,7 +24,11 @@ public sealed class PlanDeletionTests
         await w.TellAsync(client, plan, "prompt " + canary);
 
         var scanner = new CanaryScanner(canary);
-        Assert.True(scanner.Scan(await Evidence.PgDumpAsync(w.Db)).Total > 0, "the canary must be in the database before deletion (the test is real)");
+        // The test is real: before deletion the canary is stored and readable through the API, yet (encryption at
+        // rest) the database holds none of it in plaintext.
+        Assert.Contains(canary, await client.Plan(plan).ShowContext("notes.txt"));
+        Assert.Contains(await client.Plan(plan).Conversation(), m => m.Content.Contains(canary));
+        Assert.Equal(0, scanner.Scan(await Evidence.PgDumpAsync(w.Db)).Total);
 
         var watch = StreamWorld.CollectAsync(client, plan);
         await Task.Delay(300);

@@ -176,9 +176,14 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
         }
 
         var dump = await Evidence.PgDumpAsync(db);
+        // Positive control: the dump holds the streams' stored messages (as ciphertext: content is encrypted at
+        // rest, so the prompt marker itself must not be there either).
+        var sample = await db.ScalarAsync<byte[]>("SELECT content FROM plandex_plan_messages ORDER BY created_at LIMIT 1");
+        Assert.True(sample is { Length: > 0 } && System.Text.Encoding.UTF8.GetString(dump).Contains(Convert.ToHexStringLower(sample)),
+            "positive control: the stored messages were not found in the pg_dump, so it cannot prove the key's absence");
         var promptsInDump = promptScanner.Scan(dump);
-        Assert.True(promptsInDump.Total > 0, "positive control: the prompts were not found in the pg_dump, so it cannot prove the key's absence");
-        measures.Add("pg_dump of the database", scanner.Scan(dump), $"{dump.Length / 1024} KB; the prompt marker found {promptsInDump}");
+        Assert.Equal(0, promptsInDump.Total);
+        measures.Add("pg_dump of the database", scanner.Scan(dump), $"{dump.Length / 1024} KB; holds the stored messages (ciphertext), prompt marker in plaintext: {promptsInDump.Total}");
         var (pgFiles, files, pgBytes) = await Evidence.ScanPgDataAsync(db, scanner);
         Assert.True(files > 0, "no PostgreSQL data files were readable");
         measures.Add("PostgreSQL data directory (heap, WAL) after CHECKPOINT", pgFiles, $"{files} files, {pgBytes / (1024 * 1024)} MB");

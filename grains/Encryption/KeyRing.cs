@@ -108,17 +108,40 @@ public sealed class KeyRing(NpgsqlDataSource db, IEpochKeyStore epochs, TimeProv
             var olds = new long[rows.Count];
             var wrapped = new byte[rows.Count][];
             var key = GC.AllocateArray<byte>(KeySize, pinned: true);
+            // One cipher per epoch per batch: building an AES-GCM context per key dominated the cost.
+            var ciphers = new Dictionary<long, AesGcm>();
             try
             {
+                var target = Cipher(epoch);
                 for (var i = 0; i < rows.Count; i++)
                 {
-                    Unwrap(rows[i].Id, rows[i].Epoch, rows[i].Wrapped, key);
-                    ids[i] = rows[i].Id;
-                    olds[i] = rows[i].Epoch;
-                    wrapped[i] = Wrap(rows[i].Id, epoch, key);
+                    var (id, old, blob) = rows[i];
+                    if (blob.Length != WrappedSize) throw new CryptographicException($"the wrapped data key of {id} is malformed");
+                    Cipher(old).Decrypt(blob.AsSpan(0, NonceSize), blob.AsSpan(NonceSize + TagSize), blob.AsSpan(NonceSize, TagSize), key, Aad(id, old));
+                    var output = new byte[WrappedSize];
+                    RandomNumberGenerator.Fill(output.AsSpan(0, NonceSize));
+                    target.Encrypt(output.AsSpan(0, NonceSize), key, output.AsSpan(NonceSize + TagSize), output.AsSpan(NonceSize, TagSize), Aad(id, epoch));
+                    ids[i] = id;
+                    olds[i] = old;
+                    wrapped[i] = output;
                 }
             }
-            finally { CryptographicOperations.ZeroMemory(key); }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(key);
+                foreach (var c in ciphers.Values) c.Dispose();
+            }
+
+            AesGcm Cipher(long e)
+            {
+                if (ciphers.TryGetValue(e, out var c)) return c;
+                var kek = epochs.Read(e) ?? throw new KeyDestroyedException(
+                    $"key destroyed: epoch {DateTimeOffset.FromUnixTimeSeconds(e):u} no longer exists, yet live data keys are wrapped under it");
+                try { c = new AesGcm(kek, TagSize); }
+                finally { CryptographicOperations.ZeroMemory(kek); }
+                ciphers[e] = c;
+                return c;
+            }
 
             // Only rows still under the epoch we read are replaced: a key dropped meanwhile stays dropped.
             await using var update = db.CreateCommand("""

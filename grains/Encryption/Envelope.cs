@@ -13,12 +13,16 @@ public sealed class Envelope(KeyRing ring)
     private const byte Version = 1;
     private const int NonceSize = 12, TagSize = 16, Header = 1 + NonceSize + TagSize;
 
-    public async ValueTask<byte[]> Seal(DataSubject subject, string purpose, ReadOnlyMemory<byte> plaintext)
+    /// <param name="create">
+    /// Make the subject's data key if it has none: only when the subject itself is being created. Otherwise a write
+    /// for a deleted subject fails (<see cref="GrainInterfaces.KeyDestroyedException"/>) instead of resurrecting it.
+    /// </param>
+    public async ValueTask<byte[]> Seal(DataSubject subject, string purpose, ReadOnlyMemory<byte> plaintext, bool create = false)
     {
         var blob = new byte[Header + plaintext.Length];
         blob[0] = Version;
         RandomNumberGenerator.Fill(blob.AsSpan(1, NonceSize));
-        using var gcm = await ring.Use(subject, create: true, key => new AesGcm(key, TagSize));
+        using var gcm = await ring.Use(subject, create, key => new AesGcm(key, TagSize));
         gcm.Encrypt(blob.AsSpan(1, NonceSize), plaintext.Span, blob.AsSpan(Header), blob.AsSpan(1 + NonceSize, TagSize), Aad(subject, purpose));
         return blob;
     }
@@ -45,7 +49,7 @@ public sealed class Envelope(KeyRing ring)
     /// item by path) without storing the value in the clear. Shredded with the key like everything else.
     /// </summary>
     public ValueTask<byte[]> LookupKey(DataSubject subject, string purpose, string value) =>
-        ring.Use(subject, create: true, key =>
+        ring.Use(subject, create: false, key =>
         {
             Span<byte> derived = stackalloc byte[32];
             HKDF.DeriveKey(HashAlgorithmName.SHA256, key, derived, salt: [], Encoding.UTF8.GetBytes("lookup:" + purpose));

@@ -28,7 +28,8 @@ public sealed class SealedGrainStorage(IGrainStorage inner, Envelope envelope, S
         {
             ETag = grainState.ETag,
             RecordExists = grainState.RecordExists,
-            State = new SealedState { Blob = await envelope.Seal(SubjectOf(stateName, grainId), "state:" + stateName, plain) },
+            // The first write of a grain's state creates its subject's data key; later writes need it to exist.
+            State = new SealedState { Blob = await envelope.Seal(SubjectOf(stateName, grainId), "state:" + stateName, plain, create: !grainState.RecordExists) },
         };
         await inner.WriteStateAsync(stateName, grainId, stored);
         grainState.ETag = stored.ETag;

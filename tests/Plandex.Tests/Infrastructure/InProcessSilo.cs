@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -5,6 +6,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Reminders;
 using Plandex.Client.Connection;
 using Plandex.Silo.Configuration;
 using Plandex.Silo.Hosting;
@@ -14,26 +17,47 @@ namespace Plandex.Tests.Infrastructure;
 /// <summary>
 /// A silo hosted in the test process, composed exactly like the real one (sealed AdoNet storage, AdoNet
 /// reminders and clustering on the test's PostgreSQL, the authorization filter, the grains' services) but with a
-/// <see cref="FakeTimeProvider"/> as the clock, also for reminders: tests move days in milliseconds. Clients reach
-/// it through its real gateway socket.
+/// <see cref="FakeTimeProvider"/> as the business clock: the grains' <see cref="TimeProvider"/> and the reminder
+/// service's (keyed <see cref="ReminderTimeProviderNames.Reminders"/>), so tests move days in milliseconds.
+/// Orleans' own runtime clocks (messaging, membership, system timers, activation management, grain timers,
+/// directory) stay real: they default to the unkeyed TimeProvider, and a frozen clock there stops membership
+/// heartbeats, response timeouts and the activation collector. Reminders stay loaded however far the clock jumps
+/// (see ReminderLoadingWindow below). Clients reach it through its real gateway socket.
 /// </summary>
 public sealed class InProcessSilo : IAsyncDisposable
 {
+    // Orleans' runtime areas that resolve their clock by key (Orleans.Runtime.TimeProviderNames, 10.x).
+    private static readonly string[] RuntimeClocks =
+    [
+        Orleans.Runtime.TimeProviderNames.Grains,
+        Orleans.Runtime.TimeProviderNames.Messaging,
+        Orleans.Runtime.TimeProviderNames.SystemTimers,
+        Orleans.Runtime.TimeProviderNames.Membership,
+        Orleans.Runtime.TimeProviderNames.ActivationManagement,
+        Orleans.Runtime.TimeProviderNames.GrainDirectory,
+    ];
+
     private readonly IHost _host;
     private readonly NpgsqlDataSource _db;
+    private readonly LineCollector _log;
 
-    private InProcessSilo(IHost host, NpgsqlDataSource db, int gatewayPort, FakeTimeProvider clock)
+    private InProcessSilo(IHost host, NpgsqlDataSource db, int gatewayPort, FakeTimeProvider clock, LineCollector log, string clusterId)
     {
         _host = host;
         _db = db;
         GatewayPort = gatewayPort;
         Clock = clock;
+        _log = log;
+        ClusterId = clusterId;
     }
 
     public int GatewayPort { get; }
+    public string ClusterId { get; }
     public FakeTimeProvider Clock { get; }
     public IServiceProvider Services => _host.Services;
     public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
+    /// <summary>Log lines (Information and up; Plandex at Debug), "category: message".</summary>
+    public IReadOnlyList<string> Lines => _log.Lines.ToList();
 
     public static async Task<InProcessSilo> StartAsync(TestDatabase db, FakeTimeProvider clock,
         IReadOnlyDictionary<string, string>? settings = null, string clusterId = "inproc")
@@ -43,6 +67,7 @@ public sealed class InProcessSilo : IAsyncDisposable
         var values = new Dictionary<string, string?>
         {
             ["Database:ConnectionString"] = db.AppConnectionString,
+            ["Database:MaxPoolSize"] = "20",
             ["Cluster:ClusterId"] = clusterId,
             ["Cluster:SiloName"] = "inproc",
             ["Cluster:SiloPort"] = siloPort.ToString(),
@@ -54,32 +79,52 @@ public sealed class InProcessSilo : IAsyncDisposable
         var config = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         var s = Startup.LoadSettings(config);
         var dataSource = new NpgsqlDataSourceBuilder(s.Database.PooledConnectionString()).Build();
+        var log = new LineCollector();
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Plandex", LogLevel.Debug);
+        builder.Logging.AddProvider(log);
         builder.Services.AddSingleton(dataSource);
         builder.Services.AddSingleton(s);
-        // The fake clock drives the grains and the reminder service (Orleans' keyed "Reminders" clock).
+        // Registered before SiloHost.AddServices and Orleans, which only TryAdd TimeProvider.System.
         builder.Services.AddSingleton<TimeProvider>(clock);
-        builder.Services.AddKeyedSingleton<TimeProvider>("Reminders", clock);
         SiloHost.AddServices(builder.Services, s);
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = s.Cluster.ServiceId; });
+            silo.Configure<SiloOptions>(o => o.SiloName = s.Cluster.SiloName);
             silo.ConfigureEndpoints(System.Net.IPAddress.Loopback, siloPort, gateway);
             silo.UseAdoNetClustering(o => { o.Invariant = "Npgsql"; o.ConnectionString = s.Database.PooledConnectionString(); });
             SiloHost.AddStorageAndReminders(silo, s);
+            // Orleans loads a reminder into memory only within ReminderLoadingWindow (10 min) of its next tick, and a
+            // table refresh computes that tick from "now": a clock that jumps a day skips the tick it jumped over.
+            // Real time never jumps; here every reminder stays loaded so a jump delivers what it passed.
+            silo.Configure<ReminderOptions>(o => o.ReminderLoadingWindow = TimeSpan.FromDays(365));
         });
+        // After UseOrleans so these win over any default Orleans registers for the same keys (last one wins).
+        foreach (var key in RuntimeClocks) builder.Services.AddKeyedSingleton(key, TimeProvider.System);
+        builder.Services.AddKeyedSingleton<TimeProvider>(ReminderTimeProviderNames.Reminders, clock);
+
         var host = builder.Build();
-        await host.StartAsync();
-        return new InProcessSilo(host, dataSource, gateway, clock);
+        try { await host.StartAsync(); }
+        catch
+        {
+            host.Dispose();
+            await dataSource.DisposeAsync();
+            throw;
+        }
+        return new InProcessSilo(host, dataSource, gateway, clock, log, clusterId);
     }
 
-    public Task<PlandexClient> ConnectAsync(string? token = null, string clusterId = "inproc") =>
+    public Task<PlandexClient> ConnectAsync(string? token = null) =>
         PlandexClient.ConnectAsync(new PlandexClientOptions
         {
             Server = new ServerAddress([new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, GatewayPort)]),
-            ClusterId = clusterId,
+            ClusterId = ClusterId,
             SessionToken = token,
         });
 
@@ -88,5 +133,28 @@ public sealed class InProcessSilo : IAsyncDisposable
         try { await _host.StopAsync(TimeSpan.FromSeconds(10)); } catch (Exception) { /* best effort in teardown */ }
         _host.Dispose();
         await _db.DisposeAsync();
+    }
+
+    /// <summary>Keeps every log line in memory (tests wait for and assert on them).</summary>
+    private sealed class LineCollector : ILoggerProvider
+    {
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose() { }
+
+        private sealed class Logger(LineCollector owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var line = $"{logLevel}: {category}: {formatter(state, exception)}";
+                if (exception is not null) line += $" ({exception.GetType().Name}: {exception.Message})";
+                owner.Lines.Enqueue(line);
+            }
+        }
     }
 }

@@ -40,6 +40,14 @@ public sealed class CanaryScanner
         _maxLength = _patterns.Max(p => p.Bytes.Length);
     }
 
+    /// <summary>A scanner for explicit patterns (e.g. several secrets at once, binary keys); see Deletion's SecretScanner.</summary>
+    public CanaryScanner(string label, IEnumerable<(string Form, byte[] Bytes)> patterns)
+    {
+        Canary = label;
+        _patterns = patterns.ToArray();
+        _maxLength = _patterns.Max(p => p.Bytes.Length);
+    }
+
     public string Canary { get; }
     public IReadOnlyList<string> Forms => _patterns.Select(p => $"{p.Form}={Encoding.Latin1.GetString(p.Bytes).Replace("\0", "")}").ToList();
 

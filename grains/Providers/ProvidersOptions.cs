@@ -14,7 +14,10 @@ public sealed class ProvidersOptions
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>Upper bound of one stream.</summary>
     public TimeSpan MaxStreamDuration { get; set; } = TimeSpan.FromMinutes(30);
-    /// <summary>Chunks arriving within this window are handed to the plan together (the first goes at once).</summary>
+    /// <summary>
+    /// Text arriving within this window is handed to the plan together (the first goes at once): once the reader
+    /// has caught up with the provider, it reads the provider at most once per window.
+    /// </summary>
     public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>This silo's own ports: never a provider endpoint (set by the host, not by configuration).</summary>

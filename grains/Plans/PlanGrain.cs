@@ -23,7 +23,7 @@ internal sealed partial class PlanGrain(
 {
     // Volatile state: not persisted; gone on deactivation.
     private StreamLog? _log;                       // events of the current or last stream
-    private (Guid StreamId, Guid Caller)? _reserved; // a BeginTell whose Tell has not arrived yet
+    private Reservation? _reserved;                  // a BeginTell whose Tell has not arrived yet
     private IGrainTimer? _sessionCheck;
     private int _sessionMisses;
 
@@ -78,6 +78,9 @@ internal sealed partial class PlanGrain(
     {
         var caller = await RequireMemberAsync();
         RefuseIfStreaming();
+        // The request's history (context, conversation) is read while the session opens, so Tell only adds the prompt.
+        var history = LoadHistoryAsync();
+        _ = history.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
         // A fresh session per attempt: placement may still pick a silo that just died (not yet declared dead).
         for (var attempt = 1; ; attempt++)
         {
@@ -85,7 +88,7 @@ internal sealed partial class PlanGrain(
             try
             {
                 var publicKey = await GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Open(Id).WaitAsync(TimeSpan.FromSeconds(5));
-                _reserved = (streamId, caller);
+                _reserved = new Reservation(streamId, caller, history, time.GetTimestamp());
                 return new StreamTicket(streamId, publicKey, state.State.Model);
             }
             catch (Exception e) when (attempt < 4 && e is OrleansException or TimeoutException or SiloUnavailableException)
@@ -109,7 +112,10 @@ internal sealed partial class PlanGrain(
 
         var now = time.GetUtcNow();
         var userMessage = new ConvoMessage(state.State.MessageCount + 1, "user", prompt, now, EstimateTokens(prompt));
-        var request = await BuildRequestAsync(streamId, userMessage);
+        // The history read at BeginTell is used when the tell follows at once (the CLI's case); a reservation held
+        // longer reads it again, so context loaded in between is not missed.
+        var history = time.GetElapsedTime(r.ReservedAt) < HistoryReuse && !r.History.IsFaulted ? r.History : LoadHistoryAsync();
+        var request = BuildRequest(streamId, await history, userMessage);
         var session = GrainFactory.GetGrain<IStreamSessionGrain>(streamId);
         try
         {
@@ -123,14 +129,14 @@ internal sealed partial class PlanGrain(
             throw;
         }
 
-        await store.AppendMessage(Id, userMessage);
         state.State.MessageCount = (int)userMessage.Seq;
         state.State.Status = PlanStatus.Streaming;
         state.State.ActiveStreamId = streamId;
         state.State.LastError = null;
         state.State.StreamStartedBy = caller;
         state.State.StreamStartedAt = now;
-        await state.WriteStateAsync();
+        // Two tables, independent rows: written concurrently (one round trip less before the client can watch).
+        await Task.WhenAll(store.AppendMessage(Id, userMessage), state.WriteStateAsync());
         _log = new StreamLog(streamId);
         _log.Add(StreamEventKind.Started);
         _sessionMisses = 0;
@@ -308,17 +314,30 @@ internal sealed partial class PlanGrain(
             await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
     }
 
-    private async Task<ProviderRequest> BuildRequestAsync(Guid streamId, ConvoMessage prompt)
+    private static readonly TimeSpan HistoryReuse = TimeSpan.FromSeconds(2);
+
+    private sealed record Reservation(Guid StreamId, Guid Caller, Task<History> History, long ReservedAt);
+
+    private sealed record History(IReadOnlyList<(string Path, string Body)> Context, IReadOnlyList<ConvoMessage> Messages);
+
+    private async Task<History> LoadHistoryAsync()
+    {
+        // Separate pooled connections: both reads run at once.
+        var context = store.ContextBodies(Id);
+        var messages = store.Messages(Id);
+        return new History(await context, await messages);
+    }
+
+    private ProviderRequest BuildRequest(Guid streamId, History history, ConvoMessage prompt)
     {
         var messages = new List<ProviderMessage>();
-        var context = await store.ContextBodies(Id);
-        if (context.Count > 0)
+        if (history.Context.Count > 0)
         {
             var sb = new System.Text.StringBuilder("The user's project files loaded as context:\n");
-            foreach (var (path, body) in context) sb.Append("\n--- ").Append(path).Append(" ---\n").Append(body).Append('\n');
+            foreach (var (path, body) in history.Context) sb.Append("\n--- ").Append(path).Append(" ---\n").Append(body).Append('\n');
             messages.Add(new ProviderMessage("system", sb.ToString()));
         }
-        foreach (var m in await store.Messages(Id)) messages.Add(new ProviderMessage(m.Role, m.Content));
+        foreach (var m in history.Messages) messages.Add(new ProviderMessage(m.Role, m.Content));
         messages.Add(new ProviderMessage("user", prompt.Content));
         return new ProviderRequest(Id, streamId, state.State.Model.Provider, state.State.Model.Model, messages);
     }

@@ -22,10 +22,11 @@ public static class ProviderCall
 
     /// <summary>
     /// Runs the call, writing batches of what the provider sent to <paramref name="events"/>; <paramref name="pace"/>
-    /// is the shortest time between two batches once the reader has caught up with the provider (zero: no pacing).
+    /// gives the shortest time between two batches once the reader has caught up with the provider (zero: no pacing),
+    /// asked once per window.
     /// </summary>
     public static async Task RunAsync(UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, ProviderRequest request,
-        ChannelWriter<WireEvent> events, TimeSpan stallTimeout, TimeSpan pace, CancellationToken ct)
+        ChannelWriter<WireEvent> events, TimeSpan stallTimeout, Func<TimeSpan> pace, CancellationToken ct)
     {
         var uri = endpoint.BaseUrl;
         var body = wire.Body(request);
@@ -87,8 +88,9 @@ public static class ProviderCall
     private const int PacedBelowBytes = 16 * 1024;
 
     private static async Task ReadEventsAsync(ResponseReader reader, bool chunked, long length, IProviderWire wire,
-        ChannelWriter<WireEvent> events, TimeSpan pace, CancellationToken ct)
+        ChannelWriter<WireEvent> events, Func<TimeSpan> pacing, CancellationToken ct)
     {
+        var pace = pacing();
         var line = new SseLineBuffer();
         var data = new ArrayBufferWriter<byte>(1024);
         var eventName = new ArrayBufferWriter<byte>(64);
@@ -111,14 +113,14 @@ public static class ProviderCall
         reader.BeforeRead = async () =>
         {
             await HandOverAsync();
-            if (pace <= TimeSpan.Zero) return;
             if (Stopwatch.GetElapsedTime(windowStart) >= pace)
             {
+                pace = pacing();
                 paced = reader.TotalRead - windowBytes < PacedBelowBytes;
                 windowStart = Stopwatch.GetTimestamp();
                 windowBytes = reader.TotalRead;
             }
-            if (!paced || sentAt == 0 || reader.LastReadFilled) return;
+            if (!paced || pace <= TimeSpan.Zero || sentAt == 0 || reader.LastReadFilled) return;
             var wait = pace - Stopwatch.GetElapsedTime(sentAt);
             if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
         };

@@ -112,11 +112,12 @@ internal sealed partial class StreamSessionGrain(
         var key = _key!;
         var wire = IProviderWire.For(request.Provider);
         var stall = options.Value.StallTimeout;
-        var pace = options.Value.BatchWindow;
+        var o = options.Value;
+        TimeSpan Pace() => o.BatchWindowFor(PlandexMetrics.ActiveSessions);
         var id = this.GetPrimaryKey();
         var reader = Task.Run(async () =>
         {
-            try { await ProviderCall.RunAsync(key, endpoint, wire, request, channel.Writer, stall, pace, ct); channel.Writer.TryComplete(); }
+            try { await ProviderCall.RunAsync(key, endpoint, wire, request, channel.Writer, stall, Pace, ct); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); }
         }, CancellationToken.None);
 

@@ -280,12 +280,13 @@ internal sealed partial class PlanGrain(
         var stream = _log!;
         _sessionCheck?.Dispose();
         _sessionCheck = null;
+        var replyWrite = Task.CompletedTask;
         if (stream.Reply.Length > 0)
         {
             var reply = stream.Reply.ToString();
             var message = new ConvoMessage(state.State.MessageCount + 1, "assistant", reply, time.GetUtcNow(),
                 replyTokens > 0 ? replyTokens : EstimateTokens(reply));
-            await store.AppendMessage(Id, message);
+            replyWrite = store.AppendMessage(Id, message);
             state.State.MessageCount = (int)message.Seq;
         }
         state.State.Status = outcome switch
@@ -295,7 +296,8 @@ internal sealed partial class PlanGrain(
             _ => PlanStatus.Error,
         };
         state.State.LastError = outcome == StreamEventKind.Error ? error : null;
-        await state.WriteStateAsync();
+        // The reply row and the plan's state are independent: one round trip before watchers hear the end, not two.
+        await Task.WhenAll(replyWrite, state.WriteStateAsync());
         stream.Add(outcome, outcome == StreamEventKind.Error ? error : null);
         LogStreamEnded(log, Id, outcome);
         // Let watchers that are a moment behind still read the end from memory.

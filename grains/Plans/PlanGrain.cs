@@ -129,14 +129,27 @@ internal sealed partial class PlanGrain(
             throw;
         }
 
+        var before = (state.State.MessageCount, state.State.Status, state.State.ActiveStreamId, state.State.LastError,
+            state.State.StreamStartedBy, state.State.StreamStartedAt);
         state.State.MessageCount = (int)userMessage.Seq;
         state.State.Status = PlanStatus.Streaming;
         state.State.ActiveStreamId = streamId;
         state.State.LastError = null;
         state.State.StreamStartedBy = caller;
         state.State.StreamStartedAt = now;
-        // Two tables, independent rows: written concurrently (one round trip less before the client can watch).
-        await Task.WhenAll(store.AppendMessage(Id, userMessage), state.WriteStateAsync());
+        try
+        {
+            // Two tables, independent rows: written concurrently (one round trip less before the client can watch).
+            await Task.WhenAll(store.AppendMessage(Id, userMessage), state.WriteStateAsync());
+        }
+        catch
+        {
+            // Not started after all: the plan stays usable and the session (already running) is told to stop.
+            (state.State.MessageCount, state.State.Status, state.State.ActiveStreamId, state.State.LastError,
+                state.State.StreamStartedBy, state.State.StreamStartedAt) = before;
+            _ = session.Stop();
+            throw;
+        }
         _log = new StreamLog(streamId);
         _log.Add(StreamEventKind.Started);
         _sessionMisses = 0;

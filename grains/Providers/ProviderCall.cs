@@ -141,9 +141,16 @@ public static class ProviderCall
                     if (data.WrittenCount > 0)
                     {
                         WireSignal e;
+                        var before = text.Length;
                         try { e = wire.Parse(eventName.WrittenSpan, data.WrittenSpan, text); }
-                        catch (System.Text.Json.JsonException) { throw new ProviderException("the provider sent a malformed event"); }
-                        if (e.Error is not null) throw new ProviderException(e.Error);
+                        catch (System.Text.Json.JsonException) { e = new WireSignal(false, null, null, "the provider sent a malformed event"); }
+                        if (e.Error is not null)
+                        {
+                            // What arrived before the bad event still reaches the plan, as it did one event at a time.
+                            text.Length = before;
+                            await HandOverAsync();
+                            throw new ProviderException(e.Error);
+                        }
                         if (e.PromptTokens is { } p) prompt = p;
                         if (e.ReplyTokens is { } r) reply = r;
                         if (e.Done)

@@ -18,6 +18,9 @@ namespace Plandex.Grains.Providers;
 /// </summary>
 public static class ProviderCall
 {
+    // A paced stream reads well under 1 KB per window: its pinned buffer starts small and grows (to the old fixed
+    // size) only for a fast provider or a long line, so a thousand idle-ish streams do not each hold 16 KB.
+    private const int InitialReadBufferSize = 2 * 1024;
     private const int ReadBufferSize = 16 * 1024;
 
     /// <summary>
@@ -50,18 +53,10 @@ public static class ProviderCall
 
         await WriteRequestAsync(stream, uri, wire, key, body, ct);
 
-        var buffer = ProviderKeySeal.Pinned(ReadBufferSize);
-        try
-        {
-            using var reader = new ResponseReader(stream, buffer, stallTimeout, ct);
-            var (status, chunked, length) = await reader.ReadHeadAsync();
-            if (status is < 200 or > 299) throw new ProviderException(Describe(status));
-            await ReadEventsAsync(reader, chunked, length, wire, events, pace, ct);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(buffer);
-        }
+        using var reader = new ResponseReader(stream, stallTimeout, ct); // zeroes its buffers when done
+        var (status, chunked, length) = await reader.ReadHeadAsync();
+        if (status is < 200 or > 299) throw new ProviderException(Describe(status));
+        await ReadEventsAsync(reader, chunked, length, wire, events, pace, ct);
     }
 
     private static async Task WriteRequestAsync(Stream stream, Uri uri, IProviderWire wire, UnsealedKey key, byte[] body, CancellationToken ct)
@@ -209,17 +204,33 @@ public static class ProviderCall
     };
 
     /// <summary>Minimal HTTP/1.1 response reading over a pinned buffer: status line, headers, then the body.</summary>
-    private sealed class ResponseReader(Stream stream, byte[] buffer, TimeSpan stallTimeout, CancellationToken ct) : IDisposable
+    private sealed class ResponseReader(Stream stream, TimeSpan stallTimeout, CancellationToken ct) : IDisposable
     {
+        private byte[] _buffer = ProviderKeySeal.Pinned(InitialReadBufferSize);
         private int _start, _end;
         private readonly CancellationTokenSource _stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
 
-        public void Dispose() => _stall.Dispose();
+        public void Dispose()
+        {
+            _stall.Dispose();
+            CryptographicOperations.ZeroMemory(_buffer);
+        }
+
+        // A bigger pinned buffer; the old one is zeroed (it may hold bytes of an error body that echoed the key).
+        private void Grow()
+        {
+            var bigger = ProviderKeySeal.Pinned(ReadBufferSize);
+            _buffer.AsSpan(_start, _end - _start).CopyTo(bigger);
+            CryptographicOperations.ZeroMemory(_buffer);
+            _buffer = bigger;
+            _end -= _start;
+            _start = 0;
+        }
 
         /// <summary>Runs before every socket read once the head is read (hand over parsed events, pace).</summary>
         public Func<ValueTask>? BeforeRead { get; set; }
 
-        /// <summary>The last read filled all free buffer space: more is probably waiting in the socket.</summary>
+        /// <summary>The last read filled all free _buffer space: more is probably waiting in the socket.</summary>
         public bool LastReadFilled { get; private set; }
 
         /// <summary>Bytes read from the socket so far.</summary>
@@ -228,18 +239,19 @@ public static class ProviderCall
         private async Task<bool> FillAsync()
         {
             if (BeforeRead is { } before) await before();
+            if (_buffer.Length < ReadBufferSize && (LastReadFilled || _end - _start == _buffer.Length)) Grow();
             if (_start > 0)
             {
-                Buffer.BlockCopy(buffer, _start, buffer, 0, _end - _start);
-                buffer.AsSpan(_end - _start, _start).Clear();
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                _buffer.AsSpan(_end - _start, _start).Clear();
                 _end -= _start;
                 _start = 0;
             }
-            if (_end == buffer.Length) throw new ProviderException("the provider sent an oversized header or line");
+            if (_end == _buffer.Length) throw new ProviderException("the provider sent an oversized header or line");
             // One linked source for the whole call; CancelAfter re-arms its single timer before every read.
             _stall.CancelAfter(stallTimeout);
             int n;
-            try { n = await stream.ReadAsync(buffer.AsMemory(_end), _stall.Token); }
+            try { n = await stream.ReadAsync(_buffer.AsMemory(_end), _stall.Token); }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new ProviderException($"the provider sent nothing for {stallTimeout.TotalSeconds:0} s (stalled)");
@@ -247,7 +259,7 @@ public static class ProviderCall
             catch (IOException) when (!ct.IsCancellationRequested) { throw new ProviderException("the connection to the provider dropped mid-stream"); }
             catch (ObjectDisposedException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
             catch (IOException) { throw new OperationCanceledException(ct); }
-            LastReadFilled = n == buffer.Length - _end;
+            LastReadFilled = n == _buffer.Length - _end;
             TotalRead += n;
             _end += n;
             return n > 0;
@@ -257,10 +269,10 @@ public static class ProviderCall
         {
             while (true)
             {
-                var i = Array.IndexOf(buffer, (byte)'\n', _start, _end - _start);
+                var i = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
                 if (i >= 0)
                 {
-                    var s = Encoding.ASCII.GetString(buffer, _start, i - _start).TrimEnd('\r');
+                    var s = Encoding.ASCII.GetString(_buffer, _start, i - _start).TrimEnd('\r');
                     _start = i + 1;
                     return s;
                 }
@@ -273,7 +285,7 @@ public static class ProviderCall
         {
             while (true)
             {
-                var i = Array.IndexOf(buffer, (byte)'\n', _start, _end - _start);
+                var i = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
                 if (i >= 0) return i;
                 if (!await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
             }
@@ -284,7 +296,7 @@ public static class ProviderCall
         private async Task<long> ReadChunkSizeAsync()
         {
             var end = await LineEndAsync();
-            var digits = buffer.AsSpan(_start, end - _start);
+            var digits = _buffer.AsSpan(_start, end - _start);
             _start = end + 1;
             var semi = digits.IndexOf((byte)';');
             if (semi >= 0) digits = digits[..semi];
@@ -329,7 +341,7 @@ public static class ProviderCall
                 {
                     if (_start == _end && !await FillAsync()) yield break;
                     var n = (int)Math.Min(_end - _start, remaining);
-                    yield return buffer.AsMemory(_start, n);
+                    yield return _buffer.AsMemory(_start, n);
                     _start += n;
                     remaining -= n;
                 }
@@ -343,7 +355,7 @@ public static class ProviderCall
                 {
                     if (_start == _end && !await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
                     var n = (int)Math.Min(_end - _start, size);
-                    yield return buffer.AsMemory(_start, n);
+                    yield return _buffer.AsMemory(_start, n);
                     _start += n;
                     size -= n;
                 }

@@ -111,9 +111,9 @@ internal sealed partial class StreamSessionGrain(
         var channel = Channel.CreateUnbounded<WireEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var key = _key!;
         var wire = IProviderWire.For(request.Provider);
-        var stall = options.Value.StallTimeout;
         var o = options.Value;
-        TimeSpan Pace() => o.BatchWindowFor(PlandexMetrics.ActiveSessions);
+        var stall = o.StallTimeout;
+        TimeSpan Pace() => o.BatchWindowFor(PlandexMetrics.ActiveSessions); // asked once per window: follows the load
         var id = this.GetPrimaryKey();
         var reader = Task.Run(async () =>
         {

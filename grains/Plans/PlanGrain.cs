@@ -23,7 +23,7 @@ internal sealed partial class PlanGrain(
 {
     // Volatile state: not persisted; gone on deactivation.
     private StreamLog? _log;                       // events of the current or last stream
-    private (Guid StreamId, Guid Caller)? _reserved; // a BeginTell whose Tell has not arrived yet
+    private Reservation? _reserved;                  // a BeginTell whose Tell has not arrived yet
     private IGrainTimer? _sessionCheck;
     private int _sessionMisses;
 
@@ -78,6 +78,9 @@ internal sealed partial class PlanGrain(
     {
         var caller = await RequireMemberAsync();
         RefuseIfStreaming();
+        // The request's history (context, conversation) is read while the session opens, so Tell only adds the prompt.
+        var history = LoadHistoryAsync();
+        _ = history.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
         // A fresh session per attempt: placement may still pick a silo that just died (not yet declared dead).
         for (var attempt = 1; ; attempt++)
         {
@@ -85,7 +88,7 @@ internal sealed partial class PlanGrain(
             try
             {
                 var publicKey = await GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Open(Id).WaitAsync(TimeSpan.FromSeconds(5));
-                _reserved = (streamId, caller);
+                _reserved = new Reservation(streamId, caller, history, time.GetTimestamp());
                 return new StreamTicket(streamId, publicKey, state.State.Model);
             }
             catch (Exception e) when (attempt < 4 && e is OrleansException or TimeoutException or SiloUnavailableException)
@@ -109,7 +112,10 @@ internal sealed partial class PlanGrain(
 
         var now = time.GetUtcNow();
         var userMessage = new ConvoMessage(state.State.MessageCount + 1, "user", prompt, now, EstimateTokens(prompt));
-        var request = await BuildRequestAsync(streamId, userMessage);
+        // The history read at BeginTell is used when the tell follows at once (the CLI's case); a reservation held
+        // longer reads it again, so context loaded in between is not missed.
+        var history = time.GetElapsedTime(r.ReservedAt) < HistoryReuse && !r.History.IsFaulted ? r.History : LoadHistoryAsync();
+        var request = BuildRequest(streamId, await history, userMessage);
         var session = GrainFactory.GetGrain<IStreamSessionGrain>(streamId);
         try
         {
@@ -123,14 +129,27 @@ internal sealed partial class PlanGrain(
             throw;
         }
 
-        await store.AppendMessage(Id, userMessage);
+        var before = (state.State.MessageCount, state.State.Status, state.State.ActiveStreamId, state.State.LastError,
+            state.State.StreamStartedBy, state.State.StreamStartedAt);
         state.State.MessageCount = (int)userMessage.Seq;
         state.State.Status = PlanStatus.Streaming;
         state.State.ActiveStreamId = streamId;
         state.State.LastError = null;
         state.State.StreamStartedBy = caller;
         state.State.StreamStartedAt = now;
-        await state.WriteStateAsync();
+        try
+        {
+            // Two tables, independent rows: written concurrently (one round trip less before the client can watch).
+            await Task.WhenAll(store.AppendMessage(Id, userMessage), state.WriteStateAsync());
+        }
+        catch
+        {
+            // Not started after all: the plan stays usable and the session (already running) is told to stop.
+            (state.State.MessageCount, state.State.Status, state.State.ActiveStreamId, state.State.LastError,
+                state.State.StreamStartedBy, state.State.StreamStartedAt) = before;
+            _ = session.Stop();
+            throw;
+        }
         _log = new StreamLog(streamId);
         _log.Add(StreamEventKind.Started);
         _sessionMisses = 0;
@@ -284,12 +303,13 @@ internal sealed partial class PlanGrain(
         var stream = _log!;
         _sessionCheck?.Dispose();
         _sessionCheck = null;
+        var replyWrite = Task.CompletedTask;
         if (stream.Reply.Length > 0)
         {
             var reply = stream.Reply.ToString();
             var message = new ConvoMessage(state.State.MessageCount + 1, "assistant", reply, time.GetUtcNow(),
                 replyTokens > 0 ? replyTokens : EstimateTokens(reply));
-            await store.AppendMessage(Id, message);
+            replyWrite = store.AppendMessage(Id, message);
             state.State.MessageCount = (int)message.Seq;
         }
         state.State.Status = outcome switch
@@ -299,7 +319,8 @@ internal sealed partial class PlanGrain(
             _ => PlanStatus.Error,
         };
         state.State.LastError = outcome == StreamEventKind.Error ? error : null;
-        await state.WriteStateAsync();
+        // The reply row and the plan's state are independent: one round trip before watchers hear the end, not two.
+        await Task.WhenAll(replyWrite, state.WriteStateAsync());
         stream.Add(outcome, outcome == StreamEventKind.Error ? error : null);
         LogStreamEnded(log, Id, outcome);
         // Let watchers that are a moment behind still read the end from memory.
@@ -318,17 +339,30 @@ internal sealed partial class PlanGrain(
             await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
     }
 
-    private async Task<ProviderRequest> BuildRequestAsync(Guid streamId, ConvoMessage prompt)
+    private static readonly TimeSpan HistoryReuse = TimeSpan.FromSeconds(2);
+
+    private sealed record Reservation(Guid StreamId, Guid Caller, Task<History> History, long ReservedAt);
+
+    private sealed record History(IReadOnlyList<(string Path, string Body)> Context, IReadOnlyList<ConvoMessage> Messages);
+
+    private async Task<History> LoadHistoryAsync()
+    {
+        // Separate pooled connections: both reads run at once.
+        var context = store.ContextBodies(Id);
+        var messages = store.Messages(Id);
+        return new History(await context, await messages);
+    }
+
+    private ProviderRequest BuildRequest(Guid streamId, History history, ConvoMessage prompt)
     {
         var messages = new List<ProviderMessage>();
-        var context = await store.ContextBodies(Id);
-        if (context.Count > 0)
+        if (history.Context.Count > 0)
         {
             var sb = new System.Text.StringBuilder("The user's project files loaded as context:\n");
-            foreach (var (path, body) in context) sb.Append("\n--- ").Append(path).Append(" ---\n").Append(body).Append('\n');
+            foreach (var (path, body) in history.Context) sb.Append("\n--- ").Append(path).Append(" ---\n").Append(body).Append('\n');
             messages.Add(new ProviderMessage("system", sb.ToString()));
         }
-        foreach (var m in await store.Messages(Id)) messages.Add(new ProviderMessage(m.Role, m.Content));
+        foreach (var m in history.Messages) messages.Add(new ProviderMessage(m.Role, m.Content));
         messages.Add(new ProviderMessage("user", prompt.Content));
         return new ProviderRequest(Id, streamId, state.State.Model.Provider, state.State.Model.Model, messages);
     }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Plandex.GrainInterfaces;
 
@@ -23,28 +24,90 @@ public sealed class AnthropicWire : IProviderWire
         head.Ascii("\r\nanthropic-version: 2023-06-01\r\n");
     }
 
-    public WireEvent Parse(string? eventName, ReadOnlyMemory<byte> data)
+    private enum Kind { Other, ContentBlockDelta, MessageStart, MessageDelta, MessageStop, Error }
+
+    // One forward pass with Utf8JsonReader. Fields may come in any order, so a delta's text is appended as it is
+    // read and taken back when the event's type turns out not to be a content_block_delta.
+    public WireSignal Parse(ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data, StringBuilder text)
     {
-        using var doc = JsonDocument.Parse(data);
-        var root = doc.RootElement;
-        var type = root.TryGetProperty("type", out var t) ? t.GetString() : eventName;
-        switch (type)
+        var r = new Utf8JsonReader(data);
+        if (!r.Read()) throw new JsonException("empty event");
+        if (r.TokenType != JsonTokenType.StartObject) { r.Skip(); WireJson.ReadEnd(ref r); return default; }
+        var mark = text.Length;
+        Kind? type = null;
+        int? input = null, output = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
-            case "content_block_delta":
-                return root.TryGetProperty("delta", out var d) && d.TryGetProperty("text", out var text)
-                    ? new WireEvent(text.GetString(), false, null, null, null) : default;
-            case "message_start":
-                return root.TryGetProperty("message", out var m) && m.TryGetProperty("usage", out var u) && u.TryGetProperty("input_tokens", out var i)
-                    ? new WireEvent(null, false, i.GetInt32(), null, null) : default;
-            case "message_delta":
-                return root.TryGetProperty("usage", out var mu) && mu.TryGetProperty("output_tokens", out var o)
-                    ? new WireEvent(null, false, null, o.GetInt32(), null) : default;
-            case "message_stop":
-                return new WireEvent(null, true, null, null, null);
-            case "error":
-                return new WireEvent(null, false, null, null, "the provider reported an error mid-stream");
-            default:
-                return default;
+            if (r.ValueTextEquals("type"u8))
+            {
+                r.Read();
+                if (r.TokenType == JsonTokenType.String) type = KindOf(r.ValueSpan, r.ValueIsEscaped);
+                else { r.Skip(); type = Kind.Other; }
+            }
+            else if (r.ValueTextEquals("delta"u8))
+            {
+                r.Read();
+                if (r.TokenType != JsonTokenType.StartObject) { r.Skip(); continue; }
+                while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isText = r.ValueTextEquals("text"u8);
+                    r.Read();
+                    if (isText && r.TokenType == JsonTokenType.String) WireJson.AppendString(ref r, text);
+                    else r.Skip();
+                }
+            }
+            else if (r.ValueTextEquals("message"u8))
+            {
+                r.Read();
+                if (r.TokenType != JsonTokenType.StartObject) { r.Skip(); continue; }
+                while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isUsage = r.ValueTextEquals("usage"u8);
+                    r.Read();
+                    if (isUsage && r.TokenType == JsonTokenType.StartObject) input = ReadUsage(ref r, "input_tokens"u8) ?? input;
+                    else r.Skip();
+                }
+            }
+            else if (r.ValueTextEquals("usage"u8))
+            {
+                r.Read();
+                if (r.TokenType == JsonTokenType.StartObject) output = ReadUsage(ref r, "output_tokens"u8) ?? output;
+                else r.Skip();
+            }
+            else { r.Read(); r.Skip(); }
         }
+        WireJson.ReadEnd(ref r);
+        var kind = type ?? KindOf(eventName, false);
+        if (kind != Kind.ContentBlockDelta) text.Length = mark;
+        return kind switch
+        {
+            Kind.MessageStart => new WireSignal(false, input, null, null),
+            Kind.MessageDelta => new WireSignal(false, null, output, null),
+            Kind.MessageStop => new WireSignal(true, null, null, null),
+            Kind.Error => new WireSignal(false, null, null, "the provider reported an error mid-stream"),
+            _ => default,
+        };
+    }
+
+    private static int? ReadUsage(ref Utf8JsonReader r, ReadOnlySpan<byte> name)
+    {
+        int? value = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.ValueTextEquals(name)) value = WireJson.ReadInt(ref r) ?? value;
+            else { r.Read(); r.Skip(); }
+        }
+        return value;
+    }
+
+    private static Kind KindOf(ReadOnlySpan<byte> type, bool escaped)
+    {
+        if (escaped) return Kind.Other; // the known type names have nothing to escape
+        if (type.SequenceEqual("content_block_delta"u8)) return Kind.ContentBlockDelta;
+        if (type.SequenceEqual("message_start"u8)) return Kind.MessageStart;
+        if (type.SequenceEqual("message_delta"u8)) return Kind.MessageDelta;
+        if (type.SequenceEqual("message_stop"u8)) return Kind.MessageStop;
+        if (type.SequenceEqual("error"u8)) return Kind.Error;
+        return Kind.Other;
     }
 }

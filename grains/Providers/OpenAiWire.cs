@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Plandex.GrainInterfaces;
 
@@ -23,23 +24,65 @@ public sealed class OpenAiWire : IProviderWire
         head.Ascii("\r\n");
     }
 
-    public WireEvent Parse(string? eventName, ReadOnlyMemory<byte> data)
+    // One forward pass with Utf8JsonReader (no document, no strings but the text itself, which is copied straight
+    // into the batch): choices[0].delta.content, usage.{prompt,completion}_tokens, and whether "error" is present.
+    public WireSignal Parse(ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data, StringBuilder text)
     {
-        if (data.Span.SequenceEqual("[DONE]"u8)) return new WireEvent(null, true, null, null, null);
-        using var doc = JsonDocument.Parse(data);
-        var root = doc.RootElement;
-        if (root.TryGetProperty("error", out _)) return new WireEvent(null, false, null, null, "the provider reported an error mid-stream");
-        string? text = null;
-        if (root.TryGetProperty("choices", out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0
-            && choices[0].TryGetProperty("delta", out var delta) && delta.TryGetProperty("content", out var content)
-            && content.ValueKind == JsonValueKind.String)
-            text = content.GetString();
+        if (data.SequenceEqual("[DONE]"u8)) return new WireSignal(true, null, null, null);
+        var r = new Utf8JsonReader(data);
+        if (!r.Read()) throw new JsonException("empty event");
+        if (r.TokenType != JsonTokenType.StartObject) { r.Skip(); WireJson.ReadEnd(ref r); return default; }
         int? prompt = null, reply = null;
-        if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+        var error = false;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
-            if (usage.TryGetProperty("prompt_tokens", out var p)) prompt = p.GetInt32();
-            if (usage.TryGetProperty("completion_tokens", out var c)) reply = c.GetInt32();
+            if (r.ValueTextEquals("choices"u8))
+            {
+                r.Read();
+                if (r.TokenType == JsonTokenType.StartArray) ReadChoices(ref r, text);
+                else r.Skip();
+            }
+            else if (r.ValueTextEquals("usage"u8))
+            {
+                r.Read();
+                if (r.TokenType != JsonTokenType.StartObject) { r.Skip(); continue; }
+                while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (r.ValueTextEquals("prompt_tokens"u8)) prompt = WireJson.ReadInt(ref r) ?? prompt;
+                    else if (r.ValueTextEquals("completion_tokens"u8)) reply = WireJson.ReadInt(ref r) ?? reply;
+                    else { r.Read(); r.Skip(); }
+                }
+            }
+            else
+            {
+                error |= r.ValueTextEquals("error"u8);
+                r.Read();
+                r.Skip();
+            }
         }
-        return new WireEvent(string.IsNullOrEmpty(text) ? null : text, false, prompt, reply, null);
+        WireJson.ReadEnd(ref r);
+        return error ? new WireSignal(false, null, null, "the provider reported an error mid-stream") : new WireSignal(false, prompt, reply, null);
+    }
+
+    private static void ReadChoices(ref Utf8JsonReader r, StringBuilder text)
+    {
+        var index = 0;
+        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+        {
+            if (index++ > 0 || r.TokenType != JsonTokenType.StartObject) { r.Skip(); continue; }
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                var isDelta = r.ValueTextEquals("delta"u8);
+                r.Read();
+                if (!isDelta || r.TokenType != JsonTokenType.StartObject) { r.Skip(); continue; }
+                while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isContent = r.ValueTextEquals("content"u8);
+                    r.Read();
+                    if (isContent && r.TokenType == JsonTokenType.String) WireJson.AppendString(ref r, text);
+                    else r.Skip();
+                }
+            }
+        }
     }
 }

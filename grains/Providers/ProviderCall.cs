@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -17,10 +18,18 @@ namespace Plandex.Grains.Providers;
 /// </summary>
 public static class ProviderCall
 {
+    // A paced stream reads well under 1 KB per window: its pinned buffer starts small and grows (to the old fixed
+    // size) only for a fast provider or a long line, so a thousand idle-ish streams do not each hold 16 KB.
+    private const int InitialReadBufferSize = 2 * 1024;
     private const int ReadBufferSize = 16 * 1024;
 
+    /// <summary>
+    /// Runs the call, writing batches of what the provider sent to <paramref name="events"/>; <paramref name="pace"/>
+    /// gives the shortest time between two batches once the reader has caught up with the provider (zero: no pacing),
+    /// asked once per window.
+    /// </summary>
     public static async Task RunAsync(UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, ProviderRequest request,
-        ChannelWriter<WireEvent> events, TimeSpan stallTimeout, CancellationToken ct)
+        ChannelWriter<WireEvent> events, TimeSpan stallTimeout, Func<TimeSpan> pace, CancellationToken ct)
     {
         var uri = endpoint.BaseUrl;
         var body = wire.Body(request);
@@ -44,18 +53,10 @@ public static class ProviderCall
 
         await WriteRequestAsync(stream, uri, wire, key, body, ct);
 
-        var buffer = ProviderKeySeal.Pinned(ReadBufferSize);
-        try
-        {
-            using var reader = new ResponseReader(stream, buffer, stallTimeout, ct);
-            var (status, chunked, length) = await reader.ReadHeadAsync();
-            if (status is < 200 or > 299) throw new ProviderException(Describe(status));
-            await ReadEventsAsync(reader, chunked, length, wire, events);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(buffer);
-        }
+        using var reader = new ResponseReader(stream, stallTimeout, ct); // zeroes its buffers when done
+        var (status, chunked, length) = await reader.ReadHeadAsync();
+        if (status is < 200 or > 299) throw new ProviderException(Describe(status));
+        await ReadEventsAsync(reader, chunked, length, wire, events, pace, ct);
     }
 
     private static async Task WriteRequestAsync(Stream stream, Uri uri, IProviderWire wire, UnsealedKey key, byte[] body, CancellationToken ct)
@@ -72,12 +73,53 @@ public static class ProviderCall
     }
 
     // SSE is parsed on bytes: lines are found with a vectorised search, only "data:" payloads are copied, and the
-    // JSON is parsed from UTF-8 directly (no per-character work, no intermediate strings).
-    private static async Task ReadEventsAsync(ResponseReader reader, bool chunked, long length, IProviderWire wire, ChannelWriter<WireEvent> events)
+    // JSON is read from UTF-8 directly with the text copied straight into the batch. Everything parsed from one
+    // socket read goes out as one batch, handed over just before the next read.
+    // Pacing: a provider that sent less than PacedBelowBytes over the last window is slow (a real model: tens of
+    // tokens a second, each flushed on its own); its next read waits until `pace` has passed since the last
+    // hand-over, so it costs one read, one parse pass and one hand-over per window instead of per token. A fast
+    // provider is never paced (waiting would only stall it once the socket buffer is full). The first text goes
+    // out at once either way.
+    private const int PacedBelowBytes = 16 * 1024;
+
+    private static async Task ReadEventsAsync(ResponseReader reader, bool chunked, long length, IProviderWire wire,
+        ChannelWriter<WireEvent> events, Func<TimeSpan> pacing, CancellationToken ct)
     {
+        var pace = pacing();
         var line = new SseLineBuffer();
         var data = new ArrayBufferWriter<byte>(1024);
-        string? eventName = null;
+        var eventName = new ArrayBufferWriter<byte>(64);
+        var text = new StringBuilder();
+        int? prompt = null, reply = null;
+        long sentAt = 0, windowStart = Stopwatch.GetTimestamp(), windowBytes = 0;
+        var paced = false;
+
+        async ValueTask HandOverAsync()
+        {
+            if (text.Length > 0 || prompt is not null || reply is not null)
+            {
+                await events.WriteAsync(new WireEvent(text.Length > 0 ? text.ToString() : null, false, prompt, reply, null), ct);
+                text.Clear();
+                prompt = reply = null;
+                sentAt = Stopwatch.GetTimestamp();
+            }
+        }
+
+        reader.BeforeRead = async () =>
+        {
+            await HandOverAsync();
+            if (Stopwatch.GetElapsedTime(windowStart) >= pace)
+            {
+                pace = pacing();
+                paced = reader.TotalRead - windowBytes < PacedBelowBytes;
+                windowStart = Stopwatch.GetTimestamp();
+                windowBytes = reader.TotalRead;
+            }
+            if (!paced || pace <= TimeSpan.Zero || sentAt == 0 || reader.LastReadFilled) return;
+            var wait = pace - Stopwatch.GetElapsedTime(sentAt);
+            if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
+        };
+
         await foreach (var segment in reader.BodyAsync(chunked, length))
         {
             var rest = segment;
@@ -93,14 +135,26 @@ public static class ProviderCall
                 {
                     if (data.WrittenCount > 0)
                     {
-                        WireEvent e;
-                        try { e = wire.Parse(eventName, data.WrittenMemory); }
-                        catch (System.Text.Json.JsonException) { throw new ProviderException("the provider sent a malformed event"); }
-                        if (e.Error is not null) throw new ProviderException(e.Error);
-                        if (e.Text is not null || e.Done || e.PromptTokens is not null || e.ReplyTokens is not null) await events.WriteAsync(e);
-                        if (e.Done) return;
+                        WireSignal e;
+                        var before = text.Length;
+                        try { e = wire.Parse(eventName.WrittenSpan, data.WrittenSpan, text); }
+                        catch (System.Text.Json.JsonException) { e = new WireSignal(false, null, null, "the provider sent a malformed event"); }
+                        if (e.Error is not null)
+                        {
+                            // What arrived before the bad event still reaches the plan, as it did one event at a time.
+                            text.Length = before;
+                            await HandOverAsync();
+                            throw new ProviderException(e.Error);
+                        }
+                        if (e.PromptTokens is { } p) prompt = p;
+                        if (e.ReplyTokens is { } r) reply = r;
+                        if (e.Done)
+                        {
+                            await HandOverAsync();
+                            return;
+                        }
                     }
-                    eventName = null;
+                    eventName.ResetWrittenCount();
                     data.ResetWrittenCount();
                 }
                 else if (l.StartsWith("data:"u8))
@@ -110,7 +164,11 @@ public static class ProviderCall
                     if (data.WrittenCount > 0) data.Write("\n"u8);
                     data.Write(payload);
                 }
-                else if (l.StartsWith("event:"u8)) eventName = Encoding.UTF8.GetString(l[6..]).Trim();
+                else if (l.StartsWith("event:"u8))
+                {
+                    eventName.ResetWrittenCount();
+                    eventName.Write(l[6..].Trim((byte)' '));
+                }
                 line.Clear();
             }
         }
@@ -146,27 +204,54 @@ public static class ProviderCall
     };
 
     /// <summary>Minimal HTTP/1.1 response reading over a pinned buffer: status line, headers, then the body.</summary>
-    private sealed class ResponseReader(Stream stream, byte[] buffer, TimeSpan stallTimeout, CancellationToken ct) : IDisposable
+    private sealed class ResponseReader(Stream stream, TimeSpan stallTimeout, CancellationToken ct) : IDisposable
     {
+        private byte[] _buffer = ProviderKeySeal.Pinned(InitialReadBufferSize);
         private int _start, _end;
         private readonly CancellationTokenSource _stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
 
-        public void Dispose() => _stall.Dispose();
+        public void Dispose()
+        {
+            _stall.Dispose();
+            CryptographicOperations.ZeroMemory(_buffer);
+        }
+
+        // A bigger pinned buffer; the old one is zeroed (it may hold bytes of an error body that echoed the key).
+        private void Grow()
+        {
+            var bigger = ProviderKeySeal.Pinned(ReadBufferSize);
+            _buffer.AsSpan(_start, _end - _start).CopyTo(bigger);
+            CryptographicOperations.ZeroMemory(_buffer);
+            _buffer = bigger;
+            _end -= _start;
+            _start = 0;
+        }
+
+        /// <summary>Runs before every socket read once the head is read (hand over parsed events, pace).</summary>
+        public Func<ValueTask>? BeforeRead { get; set; }
+
+        /// <summary>The last read filled all free _buffer space: more is probably waiting in the socket.</summary>
+        public bool LastReadFilled { get; private set; }
+
+        /// <summary>Bytes read from the socket so far.</summary>
+        public long TotalRead { get; private set; }
 
         private async Task<bool> FillAsync()
         {
+            if (BeforeRead is { } before) await before();
+            if (_buffer.Length < ReadBufferSize && (LastReadFilled || _end - _start == _buffer.Length)) Grow();
             if (_start > 0)
             {
-                Buffer.BlockCopy(buffer, _start, buffer, 0, _end - _start);
-                buffer.AsSpan(_end - _start, _start).Clear();
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                _buffer.AsSpan(_end - _start, _start).Clear();
                 _end -= _start;
                 _start = 0;
             }
-            if (_end == buffer.Length) throw new ProviderException("the provider sent an oversized header or line");
+            if (_end == _buffer.Length) throw new ProviderException("the provider sent an oversized header or line");
             // One linked source for the whole call; CancelAfter re-arms its single timer before every read.
             _stall.CancelAfter(stallTimeout);
             int n;
-            try { n = await stream.ReadAsync(buffer.AsMemory(_end), _stall.Token); }
+            try { n = await stream.ReadAsync(_buffer.AsMemory(_end), _stall.Token); }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new ProviderException($"the provider sent nothing for {stallTimeout.TotalSeconds:0} s (stalled)");
@@ -174,6 +259,8 @@ public static class ProviderCall
             catch (IOException) when (!ct.IsCancellationRequested) { throw new ProviderException("the connection to the provider dropped mid-stream"); }
             catch (ObjectDisposedException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
             catch (IOException) { throw new OperationCanceledException(ct); }
+            LastReadFilled = n == _buffer.Length - _end;
+            TotalRead += n;
             _end += n;
             return n > 0;
         }
@@ -182,15 +269,47 @@ public static class ProviderCall
         {
             while (true)
             {
-                var i = Array.IndexOf(buffer, (byte)'\n', _start, _end - _start);
+                var i = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
                 if (i >= 0)
                 {
-                    var s = Encoding.ASCII.GetString(buffer, _start, i - _start).TrimEnd('\r');
+                    var s = Encoding.ASCII.GetString(_buffer, _start, i - _start).TrimEnd('\r');
                     _start = i + 1;
                     return s;
                 }
                 if (!await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
             }
+        }
+
+        // Chunk framing is read on bytes (one size line and one CRLF per provider flush: no strings for them).
+        private async Task<int> LineEndAsync()
+        {
+            while (true)
+            {
+                var i = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+                if (i >= 0) return i;
+                if (!await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
+            }
+        }
+
+        private async Task SkipLineAsync() => _start = await LineEndAsync() + 1;
+
+        private async Task<long> ReadChunkSizeAsync()
+        {
+            var end = await LineEndAsync();
+            var digits = _buffer.AsSpan(_start, end - _start);
+            _start = end + 1;
+            var semi = digits.IndexOf((byte)';');
+            if (semi >= 0) digits = digits[..semi];
+            digits = digits.Trim(" \t\r"u8);
+            if (digits.Length is 0 or > 15) throw new ProviderException("the provider sent a malformed chunk");
+            long size = 0;
+            foreach (var b in digits)
+            {
+                var v = b is >= (byte)'0' and <= (byte)'9' ? b - '0' : (b | 0x20) is >= 'a' and <= 'f' ? (b | 0x20) - 'a' + 10 : -1;
+                if (v < 0) throw new ProviderException("the provider sent a malformed chunk");
+                size = size * 16 + v;
+            }
+            return size;
         }
 
         public async Task<(int Status, bool Chunked, long Length)> ReadHeadAsync()
@@ -222,7 +341,7 @@ public static class ProviderCall
                 {
                     if (_start == _end && !await FillAsync()) yield break;
                     var n = (int)Math.Min(_end - _start, remaining);
-                    yield return buffer.AsMemory(_start, n);
+                    yield return _buffer.AsMemory(_start, n);
                     _start += n;
                     remaining -= n;
                 }
@@ -230,20 +349,17 @@ public static class ProviderCall
             }
             while (true)
             {
-                var sizeLine = await ReadLineAsync();
-                var semi = sizeLine.IndexOf(';');
-                if (!long.TryParse(semi >= 0 ? sizeLine[..semi] : sizeLine, System.Globalization.NumberStyles.HexNumber, null, out var size))
-                    throw new ProviderException("the provider sent a malformed chunk");
+                var size = await ReadChunkSizeAsync();
                 if (size == 0) yield break;
                 while (size > 0)
                 {
                     if (_start == _end && !await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
                     var n = (int)Math.Min(_end - _start, size);
-                    yield return buffer.AsMemory(_start, n);
+                    yield return _buffer.AsMemory(_start, n);
                     _start += n;
                     size -= n;
                 }
-                await ReadLineAsync(); // CRLF after the chunk
+                await SkipLineAsync(); // CRLF after the chunk
             }
         }
     }

@@ -14,8 +14,26 @@ public sealed class ProvidersOptions
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>Upper bound of one stream.</summary>
     public TimeSpan MaxStreamDuration { get; set; } = TimeSpan.FromMinutes(30);
-    /// <summary>Chunks arriving within this window are handed to the plan together (the first goes at once).</summary>
+    /// <summary>
+    /// Text arriving within this window is handed to the plan together (the first goes at once): once the reader
+    /// has caught up with the provider, it reads the provider at most once per window.
+    /// </summary>
     public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMilliseconds(20);
+    /// <summary>
+    /// The window under load: it widens linearly from <see cref="BatchWindow"/> to this as the silo's active streams
+    /// approach <see cref="BatchWindowLoadedAt"/>. Every batch costs one grain call and one message per watcher however
+    /// little text it carries, so fewer, larger batches keep a busy silo's CPU ahead of its streams.
+    /// </summary>
+    public TimeSpan BatchWindowLoaded { get; set; } = TimeSpan.FromMilliseconds(60);
+    public int BatchWindowLoadedAt { get; set; } = 1000;
+
+    /// <summary>The batch window for a silo running <paramref name="activeStreams"/> streams.</summary>
+    public TimeSpan BatchWindowFor(long activeStreams)
+    {
+        if (BatchWindowLoaded <= BatchWindow || BatchWindowLoadedAt <= 0) return BatchWindow;
+        var load = Math.Clamp((double)activeStreams / BatchWindowLoadedAt, 0, 1);
+        return BatchWindow + (BatchWindowLoaded - BatchWindow) * load;
+    }
 
     /// <summary>This silo's own ports: never a provider endpoint (set by the host, not by configuration).</summary>
     public HashSet<int> OwnPorts { get; } = [];

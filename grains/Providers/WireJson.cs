@@ -34,4 +34,34 @@ internal static class WireJson
         }
         w.WriteEndArray();
     }
+
+    /// <summary>Appends the current string token, unescaped, without making a string of it.</summary>
+    public static void AppendString(ref Utf8JsonReader r, System.Text.StringBuilder text)
+    {
+        var max = r.HasValueSequence ? checked((int)r.ValueSequence.Length) : r.ValueSpan.Length;
+        if (max <= 512)
+        {
+            Span<char> chars = stackalloc char[512];
+            text.Append(chars[..r.CopyString(chars)]);
+            return;
+        }
+        var rented = ArrayPool<char>.Shared.Rent(max);
+        try { text.Append(rented, 0, r.CopyString(rented)); }
+        finally { ArrayPool<char>.Shared.Return(rented); }
+    }
+
+    /// <summary>Reads the value after a property name: an int when it is one, else skips it.</summary>
+    public static int? ReadInt(ref Utf8JsonReader r)
+    {
+        r.Read();
+        if (r.TokenType == JsonTokenType.Number && r.TryGetInt32(out var v)) return v;
+        r.Skip();
+        return null;
+    }
+
+    /// <summary>After the top-level value: anything but whitespace is malformed (throws JsonException).</summary>
+    public static void ReadEnd(ref Utf8JsonReader r)
+    {
+        if (r.Read()) throw new JsonException("data after the event's JSON value");
+    }
 }

@@ -20,6 +20,13 @@ public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider
 {
     internal const string SourceKey = "plx-source";
 
+    // A watcher's enumeration sends one MoveNext per delivered batch (many per second per stream). Those
+    // continuations re-use a validation of the same session at most this old instead of a database round trip
+    // each (which cost more than relaying the chunk): a revoked session's running watch ends within this plus a
+    // heartbeat. Every other call, including the call that starts an enumeration, always asks the database.
+    internal static readonly TimeSpan ContinuationRecheck = TimeSpan.FromSeconds(1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Guid Account, long CheckedAt)> _recent = new(StringComparer.Ordinal);
+
     // Orleans system interfaces an external client must reach to work at all. Everything else is denied.
     private static readonly HashSet<string> ClientInfrastructure = ["Orleans.Runtime.IClusterManifestSystemTarget"];
 
@@ -56,12 +63,29 @@ public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider
         }
         if (string.IsNullOrEmpty(token) || token.Length > 200) Deny(context, "no-token", "sign in first");
         var hash = SecretTokens.HashToken(token!);
-        var account = await store.ValidateSession(hash, time.GetUtcNow());
-        if (account is null) Deny(context, "invalid-token", "your session is invalid, expired or revoked: sign in again");
+        var cacheKey = Convert.ToBase64String(hash);
+        Guid? account = null;
+        if (continuation && _recent.TryGetValue(cacheKey, out var seen) && time.GetElapsedTime(seen.CheckedAt) < ContinuationRecheck)
+            account = seen.Account;
+        else
+        {
+            account = await store.ValidateSession(hash, time.GetUtcNow());
+            if (account is null) { _recent.TryRemove(cacheKey, out _); Deny(context, "invalid-token", "your session is invalid, expired or revoked: sign in again"); }
+            Remember(cacheKey, account!.Value);
+        }
 
         RequestContext.Set(AuthContextKeys.CallerAccount, account!.Value);
         RequestContext.Set(CallerContext.SessionKey, hash);
         await context.Invoke();
+    }
+
+    private void Remember(string cacheKey, Guid account)
+    {
+        var now = time.GetTimestamp();
+        _recent[cacheKey] = (account, now);
+        if (_recent.Count <= 4096) return;
+        foreach (var (k, v) in _recent) // bounded: drop what can no longer be used
+            if (time.GetElapsedTime(v.CheckedAt, now) >= ContinuationRecheck) _recent.TryRemove(k, out _);
     }
 
     // The silo's own hosted client (used by the dashboard's HTTP handlers) calls Orleans and dashboard internals.

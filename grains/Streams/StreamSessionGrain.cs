@@ -13,8 +13,9 @@ namespace Plandex.Grains.Streams;
 /// <summary>
 /// One stream: unseals the user's key, calls the provider, hands chunks to the plan, and when the stream ends for
 /// any reason wipes the key and deactivates. Not persistent; nothing about it outlives the activation.
-/// The provider is read on the thread pool into a channel; chunks are pushed to the plan from this grain's
-/// context (first at once, then batched over <see cref="ProvidersOptions.BatchWindow"/>), awaited, in order.
+/// The provider is read on the thread pool into a channel, one batch per read, reads paced over
+/// <see cref="ProvidersOptions.BatchWindow"/> (the first text goes at once); batches are pushed to the plan from this
+/// grain's context, awaited, in order.
 /// </summary>
 // Random placement spreads provider connections over all silos, independent of where plans live.
 [RandomPlacement]
@@ -110,10 +111,13 @@ internal sealed partial class StreamSessionGrain(
         var channel = Channel.CreateUnbounded<WireEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var key = _key!;
         var wire = IProviderWire.For(request.Provider);
-        var stall = options.Value.StallTimeout;
+        var o = options.Value;
+        var stall = o.StallTimeout;
+        TimeSpan Pace() => o.BatchWindowFor(PlandexMetrics.ActiveSessions); // asked once per window: follows the load
+        var id = this.GetPrimaryKey();
         var reader = Task.Run(async () =>
         {
-            try { await ProviderCall.RunAsync(key, endpoint, wire, request, channel.Writer, stall, ct); channel.Writer.TryComplete(); }
+            try { await ProviderCall.RunAsync(key, endpoint, wire, request, channel.Writer, stall, Pace, ct); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); }
         }, CancellationToken.None);
 
@@ -122,22 +126,30 @@ internal sealed partial class StreamSessionGrain(
         int prompt = 0, reply = 0;
         try
         {
+            // The reader hands over one batch per socket read (paced over the batch window); whatever queued while
+            // the previous Append was in flight goes to the plan as one.
             var batch = new System.Text.StringBuilder();
-            var window = options.Value.BatchWindow;
-            var first = true;
             while (await channel.Reader.WaitToReadAsync(CancellationToken.None))
             {
-                if (!first && window > TimeSpan.Zero) await Task.Delay(window, CancellationToken.None);
+                string? single = null;
                 while (channel.Reader.TryRead(out var e))
                 {
-                    if (e.Text is not null) batch.Append(e.Text);
+                    if (e.Text is not null)
+                    {
+                        if (single is null && batch.Length == 0) single = e.Text;
+                        else
+                        {
+                            if (single is not null) { batch.Append(single); single = null; }
+                            batch.Append(e.Text);
+                        }
+                    }
                     if (e.PromptTokens is { } p) prompt = p;
                     if (e.ReplyTokens is { } r) reply = r;
                 }
-                if (batch.Length == 0) continue;
-                await plan.Append(this.GetPrimaryKey(), batch.ToString());
+                var text = single ?? (batch.Length > 0 ? batch.ToString() : null);
                 batch.Clear();
-                first = false;
+                if (text is null) continue;
+                await plan.Append(id, text);
             }
             await channel.Reader.Completion;
         }

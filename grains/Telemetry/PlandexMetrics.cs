@@ -28,6 +28,9 @@ public static class PlandexMetrics
     /// <summary>Creates the instruments now, so /metrics lists them before their first use.</summary>
     public static void Initialize() => _ = StreamsStarted;
 
+    /// <summary>Stream sessions active on this silo now.</summary>
+    public static long ActiveSessions => Interlocked.Read(ref _activeSessions);
+
     public static void SessionActivated() => Interlocked.Increment(ref _activeSessions);
     public static void SessionDeactivated() => Interlocked.Decrement(ref _activeSessions);
 }

@@ -10,6 +10,11 @@ internal sealed class HttpSettings
     /// <summary>The dashboard has no authentication of its own: serve it to loopback callers only unless set.</summary>
     public bool DashboardAllowRemote { get; set; }
     public bool DashboardEnabled { get; set; } = true;
+    /// <summary>
+    /// The dashboard's per-method call profiler: an incoming filter on every grain call (each streamed batch and each
+    /// watcher message pays for it), so off unless asked; the rest of the dashboard works without it.
+    /// </summary>
+    public bool DashboardProfiler { get; set; }
 
     public void Validate()
     {

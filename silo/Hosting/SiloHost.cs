@@ -71,8 +71,18 @@ internal static class SiloHost
                 o.IAmAliveTablePublishTimeout = settings.Membership.IAmAliveTablePublishTimeout;
                 o.TableRefreshTimeout = settings.Membership.TableRefreshTimeout;
             });
-            silo.AddActivityPropagation();
-            if (settings.Http.DashboardEnabled) silo.AddDashboard();
+            // Trace context flows only where traces are exported: otherwise the two filters cost every call for nothing.
+            if (settings.Telemetry.OtlpEndpoint.Length > 0) silo.AddActivityPropagation();
+            if (settings.Http.DashboardEnabled)
+            {
+                silo.AddDashboard();
+                if (!settings.Http.DashboardProfiler)
+                {
+                    var profiler = silo.Services.Where(d => d.ServiceType == typeof(IIncomingGrainCallFilter)
+                        && d.ImplementationType?.FullName == "Orleans.Dashboard.Implementation.GrainProfilerFilter").ToList();
+                    foreach (var d in profiler) silo.Services.Remove(d);
+                }
+            }
         });
 
         var app = builder.Build();

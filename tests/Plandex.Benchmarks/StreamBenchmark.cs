@@ -16,11 +16,12 @@ namespace Plandex.Benchmarks;
 /// </summary>
 internal static class StreamBenchmark
 {
-    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build]";
+    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--only throughput,ttft,concurrency]";
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build)
+    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null)
     {
+        public bool Runs(string part) => Only is null || Only.Contains(part);
         public int ThroughputTokens => Quick ? 5_000 : 20_000;
         public int ThroughputReps => Quick ? 2 : 5;
         public int TtftStreams => Quick ? 50 : 200;
@@ -64,6 +65,7 @@ internal static class StreamBenchmark
     {
         int streams = 1000, max = 3000, step = 500;
         bool quick = false, build = true, streamsSet = false, maxSet = false;
+        string[]? only = null;
         for (var i = 0; i < args.Length; i++)
         {
             int Next() => i + 1 < args.Length && int.TryParse(args[++i], NumberStyles.None, Inv, out var v) && v > 0
@@ -75,13 +77,15 @@ internal static class StreamBenchmark
                 case "--step": step = Next(); break;
                 case "--quick": quick = true; break;
                 case "--no-build": build = false; break;
+                case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 default: throw new FormatException($"unknown option {args[i]}");
             }
         }
         if (quick && !streamsSet) streams = 200;
         if (quick && !maxSet) max = 400;
         if (quick && step == 500) step = 200;
-        return new Options(streams, Math.Max(max, streams), step, quick, build);
+        if (only?.FirstOrDefault(p => p is not ("throughput" or "ttft" or "concurrency")) is { } bad) throw new FormatException($"--only: unknown part '{bad}'");
+        return new Options(streams, Math.Max(max, streams), step, quick, build, only);
     }
 
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
@@ -121,50 +125,63 @@ internal static class StreamBenchmark
         }
 
         // ---- 1. single-stream throughput
-        StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after 2 warm-ups");
-        var fastModel = $"stub-tokens={o.ThroughputTokens}";
-        var fastPlan = (await Plans(1, fastModel))[0];
-        var fullTps = new List<double>();
-        var directTps = new List<double>();
-        var fullRelay = new List<double>();
-        var directRelay = new List<double>();
-        var fullTell = new List<double>();
-        var load1 = StreamHarness.LoadAverage();
-        for (var rep = -2; rep < o.ThroughputReps; rep++)
+        if (o.Runs("throughput"))
         {
-            var d = await direct.ReadAsync(fastModel, null, ct);
-            Require(d.Done && d.Tokens == o.ThroughputTokens, $"direct read got {d.Tokens} tokens");
-            var f = await full.RunAsync(fastPlan, null, ct);
-            Require(f.Outcome == StreamEventKind.Finished && f.Tokens == o.ThroughputTokens, $"full path: {f.Outcome} {f.Tokens} tokens {f.Error}");
-            if (rep < 0) continue;
-            directTps.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.StartTicks));
-            fullTps.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.StartTicks));
-            directRelay.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.FirstTokenTicks));
-            fullRelay.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.FirstChunkTicks));
-            fullTell.Add(Ms(f.TellDoneTicks - f.StartTicks));
-            StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks)");
+            StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after 2 warm-ups");
+            var fastModel = $"stub-tokens={o.ThroughputTokens}";
+            var fastPlan = (await Plans(1, fastModel))[0];
+            var fullTps = new List<double>();
+            var directTps = new List<double>();
+            var fullRelay = new List<double>();
+            var directRelay = new List<double>();
+            var fullTell = new List<double>();
+            var load1 = StreamHarness.LoadAverage();
+            for (var rep = -2; rep < o.ThroughputReps; rep++)
+            {
+                var d = await direct.ReadAsync(fastModel, null, ct);
+                Require(d.Done && d.Tokens == o.ThroughputTokens, $"direct read got {d.Tokens} tokens");
+                var f = await full.RunAsync(fastPlan, null, ct);
+                Require(f.Outcome == StreamEventKind.Finished && f.Tokens == o.ThroughputTokens, $"full path: {f.Outcome} {f.Tokens} tokens {f.Error}");
+                if (rep < 0) continue;
+                directTps.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.StartTicks));
+                fullTps.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.StartTicks));
+                directRelay.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.FirstTokenTicks));
+                fullRelay.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.FirstChunkTicks));
+                fullTell.Add(Ms(f.TellDoneTicks - f.StartTicks));
+                StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks)");
+            }
+            report.Throughput(Median(fullTps), Median(directTps), fullTps, directTps, Median(fullRelay), Median(directRelay), Median(fullTell), load1 + " → " + StreamHarness.LoadAverage());
         }
-        report.Throughput(Median(fullTps), Median(directTps), fullTps, directTps, Median(fullRelay), Median(directRelay), Median(fullTell), load1 + " → " + StreamHarness.LoadAverage());
 
         // ---- 2. time to first token
-        StreamHarness.Log($"2. time to first token: {o.TtftStreams} sequential short streams (after 20 warm-ups)");
-        const string shortModel = "stub-tokens=3";
-        var shortPlan = (await Plans(1, shortModel))[0];
-        var fullTtft = new List<double>();
-        var directTtft = new List<double>();
-        var tellMs = new List<double>();
-        var load2 = StreamHarness.LoadAverage();
-        for (var i = -20; i < o.TtftStreams; i++)
+        if (o.Runs("ttft"))
         {
-            var d = await direct.ReadAsync(shortModel, null, ct);
-            var f = await full.RunAsync(shortPlan, null, ct);
-            Require(f.Outcome == StreamEventKind.Finished && f.Tokens == 3, $"short stream: {f.Outcome} {f.Error}");
-            if (i < 0) continue;
-            directTtft.Add(Ms(d.FirstTokenTicks - d.StartTicks));
-            fullTtft.Add(Ms(f.FirstChunkTicks - f.StartTicks));
-            tellMs.Add(Ms(f.TellDoneTicks - f.StartTicks));
+            StreamHarness.Log($"2. time to first token: {o.TtftStreams} sequential short streams (after 20 warm-ups)");
+            const string shortModel = "stub-tokens=3";
+            var shortPlan = (await Plans(1, shortModel))[0];
+            var fullTtft = new List<double>();
+            var directTtft = new List<double>();
+            var tellMs = new List<double>();
+            var load2 = StreamHarness.LoadAverage();
+            for (var i = -20; i < o.TtftStreams; i++)
+            {
+                var d = await direct.ReadAsync(shortModel, null, ct);
+                var f = await full.RunAsync(shortPlan, null, ct);
+                Require(f.Outcome == StreamEventKind.Finished && f.Tokens == 3, $"short stream: {f.Outcome} {f.Error}");
+                if (i < 0) continue;
+                directTtft.Add(Ms(d.FirstTokenTicks - d.StartTicks));
+                fullTtft.Add(Ms(f.FirstChunkTicks - f.StartTicks));
+                tellMs.Add(Ms(f.TellDoneTicks - f.StartTicks));
+            }
+            report.Ttft(fullTtft, directTtft, tellMs, load2 + " → " + StreamHarness.LoadAverage());
         }
-        report.Ttft(fullTtft, directTtft, tellMs, load2 + " → " + StreamHarness.LoadAverage());
+
+        if (!o.Runs("concurrency"))
+        {
+            Console.WriteLine();
+            Console.WriteLine(report.Markdown());
+            return 0;
+        }
 
         // ---- 3. concurrency
         StreamHarness.Log($"3. concurrency: {o.PacedModel} (50 tokens/s), start {o.Streams}, up to {o.Max}");

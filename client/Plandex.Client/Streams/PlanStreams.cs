@@ -79,9 +79,16 @@ public sealed class PlanStreams(PlandexClient client)
         {
             try
             {
-                var next = inner.MoveNextAsync().AsTask();
-                if (await Task.WhenAny(next, Task.Delay(silence, ct)) != next)
+                // Events that arrived in one batch are ready at once: no silence timer for them.
+                var pending = inner.MoveNextAsync();
+                if (pending.IsCompleted) return await pending ? (true, inner.Current, null) : (false, null, null);
+                var next = pending.AsTask();
+                try { await next.WaitAsync(silence, ct); }
+                catch (TimeoutException) when (!next.IsCompleted)
+                {
+                    _ = next.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
                     return (false, null, new TimeoutException("no event or heartbeat from the server"));
+                }
                 return await next ? (true, inner.Current, null) : (false, null, null);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }

@@ -11,7 +11,6 @@ internal sealed class AccountGrain(
     DeletionStore deletions,
     EmailHasher emails,
     IOptions<AccountsOptions> options,
-    IOptions<RetentionOptions> retention,
     TimeProvider time) : Grain, IAccountGrain
 {
     private Guid Id => this.GetPrimaryKey();
@@ -50,8 +49,7 @@ internal sealed class AccountGrain(
         var receipts = new List<DeletionReceipt>();
         foreach (var membership in state.State.Orgs.ToList())
             receipts.AddRange(await GrainFactory.GetGrain<IOrgGrain>(membership.OrgId).RemoveAccount(Id));
-        var now = time.GetUtcNow();
-        var receipt = new DeletionReceipt(Guid.NewGuid(), "account", Id, Id, now, now + retention.Value.Window, null);
+        var receipt = deletions.NewReceipt("account", Id, Id);
         var emailHash = emails.Hash(state.State.Email);
         // Rows and the account's data key in one transaction, then the sealed state row (see PlanGrain.Erase).
         await deletions.EraseAsync(receipt, null, (conn, tx) => AccountStore.EraseAccountRows(conn, tx, Id, emailHash));

@@ -13,7 +13,6 @@ internal sealed class OrgGrain(
     Envelope envelope,
     EmailHasher emails,
     IOptions<AccountsOptions> options,
-    IOptions<RetentionOptions> retention,
     TimeProvider time) : Grain, IOrgGrain
 {
     private const string PlanNamePurpose = "plan-name";
@@ -134,8 +133,7 @@ internal sealed class OrgGrain(
 
         var others = state.State.Members.Where(m => m.AccountId != accountId).Select(m => m.AccountId).ToList();
         await Task.WhenAll(others.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).RemoveMembership(Id)));
-        var now = time.GetUtcNow();
-        var receipt = new DeletionReceipt(Guid.NewGuid(), "org", Id, accountId, now, now + retention.Value.Window, null);
+        var receipt = deletions.NewReceipt("org", Id, accountId);
         await deletions.EraseAsync(receipt, Id, (conn, tx) => AccountStore.EraseOrgRows(conn, tx, Id));
         await state.ClearStateAsync();
         await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);

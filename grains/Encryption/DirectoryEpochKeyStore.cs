@@ -22,8 +22,6 @@ public sealed class DirectoryEpochKeyStore : IEpochKeyStore
         else Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
-    public string DirectoryPath => _dir;
-
     public IReadOnlyList<long> List() =>
         Directory.EnumerateFiles(_dir, Prefix + "*" + Suffix)
             .Select(p => Path.GetFileName(p)[Prefix.Length..^Suffix.Length])

@@ -29,12 +29,7 @@ public sealed class KeyRing(NpgsqlDataSource db, IEpochKeyStore epochs, TimeProv
     public IEpochKeyStore Epochs => epochs;
 
     /// <summary>The epoch id (start, Unix seconds) that <paramref name="at"/> falls in.</summary>
-    public long EpochOf(DateTimeOffset at)
-    {
-        var seconds = (long)retention.Value.EpochPeriod.TotalSeconds;
-        var t = at.ToUnixTimeSeconds();
-        return t - ((t % seconds) + seconds) % seconds;
-    }
+    public long EpochOf(DateTimeOffset at) => retention.Value.EpochStart(at).ToUnixTimeSeconds();
 
     /// <summary>The epoch new keys are wrapped under: the newest in the store (made now if there is none).</summary>
     public long CurrentEpoch()

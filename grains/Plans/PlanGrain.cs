@@ -16,8 +16,8 @@ namespace Plandex.Grains.Plans;
 internal sealed partial class PlanGrain(
     [PersistentState("plan")] IPersistentState<PlanState> state,
     PlanStore store,
+    Retention.DeletionStore deletions,
     IOptions<PlanOptions> options,
-    IOptions<Retention.RetentionOptions> retention,
     TimeProvider time,
     ILogger<PlanGrain> log) : Grain, IPlanGrain
 {
@@ -259,8 +259,7 @@ internal sealed partial class PlanGrain(
             try { await GrainFactory.GetGrain<IStreamSessionGrain>(running.StreamId).Stop(); }
             catch (Exception e) when (e is OrleansException or TimeoutException) { /* its silo is gone: nothing to stop */ }
         }
-        var now = time.GetUtcNow();
-        var receipt = new DeletionReceipt(Guid.NewGuid(), "plan", Id, deletedBy, now, now + retention.Value.Window, null);
+        var receipt = deletions.NewReceipt("plan", Id, deletedBy);
         // Rows, context and the data key go in one transaction; the (sealed) grain state row right after. Should
         // that second step fail, what is left is ciphertext whose key is already gone.
         await store.DeletePlanData(Id, receipt, orgId);

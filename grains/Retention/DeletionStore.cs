@@ -9,8 +9,15 @@ namespace Plandex.Grains.Retention;
 /// Erasing a subject from the live database and recording its receipt, in the caller's transaction: the data key
 /// is dropped with the rows, so a rollback keeps both and a commit removes both. Receipts hold ids and times only.
 /// </summary>
-public sealed class DeletionStore(NpgsqlDataSource db, KeyRing ring)
+public sealed class DeletionStore(NpgsqlDataSource db, KeyRing ring, TimeProvider time, Microsoft.Extensions.Options.IOptions<RetentionOptions> options)
 {
+    /// <summary>A receipt for a deletion happening now: purge-due is now plus the retention window.</summary>
+    public DeletionReceipt NewReceipt(string kind, Guid subjectId, Guid deletedBy)
+    {
+        var now = time.GetUtcNow();
+        return new DeletionReceipt(Guid.NewGuid(), kind, subjectId, deletedBy, now, now + options.Value.Window, null);
+    }
+
     /// <summary>Runs <paramref name="erase"/> and then drops the subject's key and writes the receipt, all in one transaction.</summary>
     public async Task EraseAsync(DeletionReceipt receipt, Guid? orgId, Func<NpgsqlConnection, NpgsqlTransaction, Task> erase)
     {
@@ -42,14 +49,6 @@ public sealed class DeletionStore(NpgsqlDataSource db, KeyRing ring)
         await using var cmd = db.CreateCommand(
             "SELECT id, kind, subject_id, deleted_by, deleted_at, purge_due, purged_at FROM plandex_deletion_receipts WHERE org_id = $1 ORDER BY deleted_at");
         cmd.Parameters.Add(new NpgsqlParameter { Value = orgId });
-        return await ReadAsync(cmd);
-    }
-
-    public async Task<IReadOnlyList<DeletionReceipt>> ByIdsAsync(IReadOnlyList<Guid> ids)
-    {
-        await using var cmd = db.CreateCommand(
-            "SELECT id, kind, subject_id, deleted_by, deleted_at, purge_due, purged_at FROM plandex_deletion_receipts WHERE id = ANY($1) ORDER BY deleted_at");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
         return await ReadAsync(cmd);
     }
 

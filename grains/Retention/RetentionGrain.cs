@@ -32,8 +32,7 @@ internal sealed partial class RetentionGrain(
         var now = time.GetUtcNow();
         if (reminderName == EpochReminder)
         {
-            var period = options.Value.EpochPeriod;
-            var epochStart = new DateTimeOffset(now.UtcTicks - now.UtcTicks % period.Ticks, TimeSpan.Zero);
+            var epochStart = options.Value.EpochStart(now);
             if (epochStart <= state.State.LastEpochStart) return; // duplicate or early tick: this epoch is done
             var result = await rotation.RunAsync(now);
             state.State.LastEpochStart = epochStart;
@@ -75,7 +74,7 @@ internal sealed partial class RetentionGrain(
         // First tick just after the next epoch boundary, then once per epoch.
         var period = options.Value.EpochPeriod;
         var now = time.GetUtcNow();
-        var next = new DateTimeOffset(now.UtcTicks - now.UtcTicks % period.Ticks, TimeSpan.Zero) + period;
+        var next = options.Value.EpochStart(now) + period;
         var slack = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(1).Ticks, period.Ticks / 100));
         await this.RegisterOrUpdateReminder(EpochReminder, next - now + slack, period);
     }

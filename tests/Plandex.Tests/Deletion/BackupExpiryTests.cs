@@ -109,7 +109,7 @@ public sealed class BackupExpiryTests
         await using var ds = NpgsqlDataSource.Create(scratch.ConnectionString);
         Assert.Equal(1L, (long)(await ds.CreateCommand($"SELECT count(*) FROM plandex_data_keys WHERE subject_id = '{plan}'").ExecuteScalarAsync())!);
         using var ring = new KeyRing(ds, new DirectoryEpochKeyStore(DataKeys.EpochDirectory(db)), clock, Options.Create(new RetentionOptions()));
-        var store = new PlanStore(ds, new Envelope(ring), new DeletionStore(ds, ring));
+        var store = new PlanStore(ds, new Envelope(ring), new DeletionStore(ds, ring, clock, Options.Create(new RetentionOptions())));
         try
         {
             var messages = await store.Messages(plan);

@@ -72,7 +72,7 @@ public sealed class KeyRingTests : IAsyncLifetime
         var first = await _db.ScalarAsync<long>($"SELECT epoch FROM plandex_data_keys WHERE subject_id = '{plan.Id}'");
         var wrappedBefore = await _db.ScalarAsync<byte[]>($"SELECT wrapped FROM plandex_data_keys WHERE subject_id = '{plan.Id}'");
 
-        var rotation = new EpochRotation(ring, new DeletionStore(_source, ring), _options);
+        var rotation = new EpochRotation(ring, new DeletionStore(_source, ring, _clock, _options), _options);
         for (var day = 1; day <= 8; day++)
         {
             _clock.Advance(TimeSpan.FromDays(1));

@@ -18,6 +18,11 @@ public interface IPlanGrain : IGrainWithGuidKey
 
     /// <summary>Events of the current (or last) stream from <paramref name="afterSeq"/> on: replay, then live.</summary>
     [ClientCallable] IAsyncEnumerable<StreamEvent> Watch(long afterSeq, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Events of the stream <paramref name="streamId"/> from its start, called while its Tell is in flight: waits for
+    /// the Tell, and ends at once if the stream did not start (the Tell itself reports why).
+    /// </summary>
+    [ClientCallable] IAsyncEnumerable<StreamEvent> WatchStream(Guid streamId, CancellationToken cancellationToken = default);
 
     /// <summary>Adds or replaces context items, all or nothing (paths and limits are checked first).</summary>
     [ClientCallable] Task<IReadOnlyList<ContextItemInfo>> LoadContext(IReadOnlyList<ContextUpload> items);

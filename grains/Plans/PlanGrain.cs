@@ -26,6 +26,13 @@ internal sealed partial class PlanGrain(
     private Reservation? _reserved;                  // a BeginTell whose Tell has not arrived yet
     private IGrainTimer? _sessionCheck;
     private int _sessionMisses;
+    // The start-of-stream writes (user message, plan state) run while the first tokens flow; every later write or
+    // read of the plan's rows waits for them first (AwaitStartWriteAsync). Never faults: a failure is recorded in
+    // _startFailure and ends the stream with an error.
+    private Task _startWrite = Task.CompletedTask;
+    private string? _startFailure;
+    // Completed and replaced whenever _log is replaced or a Tell ends: WatchStream waits on it for its stream to start.
+    private TaskCompletionSource _streamChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Guid Id => this.GetPrimaryKey();
 
@@ -35,7 +42,7 @@ internal sealed partial class PlanGrain(
         if (state.RecordExists && state.State.Status == PlanStatus.Streaming && state.State.ActiveStreamId is { } streamId)
         {
             // The activation that ran this stream is gone (its silo died): the stream cannot continue.
-            _log = new StreamLog(streamId);
+            SetLog(new StreamLog(streamId));
             await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
             _ = GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Stop();
         }
@@ -64,6 +71,7 @@ internal sealed partial class PlanGrain(
                 throw new InvalidRequestException("base URL must be an absolute http(s) URL");
             baseUrl = u.ToString().TrimEnd('/');
         }
+        await _startWrite;
         state.State.Model = new ModelSettings(provider, name, baseUrl);
         await state.WriteStateAsync();
     }
@@ -71,6 +79,7 @@ internal sealed partial class PlanGrain(
     public async Task<IReadOnlyList<ConvoMessage>> Conversation()
     {
         await RequireMemberAsync();
+        await _startWrite;
         return await store.Messages(Id);
     }
 
@@ -99,6 +108,12 @@ internal sealed partial class PlanGrain(
     }
 
     public async Task Tell(Guid streamId, string prompt, SealedKey key)
+    {
+        try { await StartStreamAsync(streamId, prompt, key); }
+        finally { SignalStreamChanged(); } // a WatchStream waiting for this stream learns whether it started
+    }
+
+    private async Task StartStreamAsync(Guid streamId, string prompt, SealedKey key)
     {
         var caller = await RequireMemberAsync();
         RefuseIfStreaming();
@@ -129,32 +144,39 @@ internal sealed partial class PlanGrain(
             throw;
         }
 
-        var before = (state.State.MessageCount, state.State.Status, state.State.ActiveStreamId, state.State.LastError,
-            state.State.StreamStartedBy, state.State.StreamStartedAt);
         state.State.MessageCount = (int)userMessage.Seq;
         state.State.Status = PlanStatus.Streaming;
         state.State.ActiveStreamId = streamId;
         state.State.LastError = null;
         state.State.StreamStartedBy = caller;
         state.State.StreamStartedAt = now;
-        try
-        {
-            // Two tables, independent rows: written concurrently (one round trip less before the client can watch).
-            await Task.WhenAll(store.AppendMessage(Id, userMessage), state.WriteStateAsync());
-        }
-        catch
-        {
-            // Not started after all: the plan stays usable and the session (already running) is told to stop.
-            (state.State.MessageCount, state.State.Status, state.State.ActiveStreamId, state.State.LastError,
-                state.State.StreamStartedBy, state.State.StreamStartedAt) = before;
-            _ = session.Stop();
-            throw;
-        }
-        _log = new StreamLog(streamId);
-        _log.Add(StreamEventKind.Started);
+        SetLog(new StreamLog(streamId));
+        _log!.Add(StreamEventKind.Started);
         _sessionMisses = 0;
         _sessionCheck?.Dispose();
         _sessionCheck = this.RegisterGrainTimer(CheckSessionAsync, options.Value.SessionCheck, options.Value.SessionCheck);
+        // Not awaited: the first tokens need not wait for the database (it cost 1–6 ms of every time to first token).
+        _startFailure = null;
+        _startWrite = RecordStartAsync(session, userMessage);
+    }
+
+    /// <summary>Writes the user message and the plan state of a stream that is already running; on failure stops it.</summary>
+    private async Task RecordStartAsync(IStreamSessionGrain session, ConvoMessage userMessage)
+    {
+        try
+        {
+            // Two tables, independent rows: written concurrently.
+            await Task.WhenAll(store.AppendMessage(Id, userMessage), state.WriteStateAsync());
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The stream ends with an error (at its Complete, or the session check's); its reply is not stored.
+            _startFailure = "the stream could not be recorded, so it was stopped: tell again";
+            state.State.MessageCount = (int)userMessage.Seq - 1;
+            LogStartWriteFailed(log, Id, e.GetType().Name);
+            try { await session.Stop(); }
+            catch (Exception stop) when (stop is not OutOfMemoryException) { /* its session check ends it */ }
+        }
     }
 
     public async Task Stop()
@@ -168,8 +190,27 @@ internal sealed partial class PlanGrain(
     public async IAsyncEnumerable<StreamEvent> Watch(long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await RequireMemberAsync();
-        var log = _log;
-        if (log is null) yield break; // no stream since this plan was loaded: nothing to watch
+        if (_log is not { } log) yield break; // no stream since this plan was loaded: nothing to watch
+        await foreach (var e in Follow(log, afterSeq, cancellationToken)) yield return e;
+    }
+
+    public async IAsyncEnumerable<StreamEvent> WatchStream(Guid streamId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await RequireMemberAsync();
+        // Called while the Tell that starts this stream is in flight: wait for it, as long as it is still reserved.
+        while (_log?.StreamId != streamId)
+        {
+            if (_reserved?.StreamId != streamId) yield break; // it did not start (its Tell failed or never came)
+            var heartbeat = false;
+            try { await _streamChanged.Task.WaitAsync(options.Value.Heartbeat, cancellationToken); }
+            catch (TimeoutException) { heartbeat = true; }
+            if (heartbeat) yield return new StreamEvent(streamId, 0, StreamEventKind.Heartbeat);
+        }
+        await foreach (var e in Follow(_log, 0, cancellationToken)) yield return e;
+    }
+
+    private async IAsyncEnumerable<StreamEvent> Follow(StreamLog log, long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         if (afterSeq < 0 || afterSeq > log.LastSeq) afterSeq = 0;
         while (true)
         {
@@ -251,6 +292,7 @@ internal sealed partial class PlanGrain(
     {
         if (!state.RecordExists) return null; // already gone: erasing twice changes nothing
         var orgId = state.State.OrgId;
+        var startWrite = _startWrite;
         if (_log is { Ended: false } running)
         {
             _sessionCheck?.Dispose();
@@ -259,6 +301,7 @@ internal sealed partial class PlanGrain(
             try { await GrainFactory.GetGrain<IStreamSessionGrain>(running.StreamId).Stop(); }
             catch (Exception e) when (e is OrleansException or TimeoutException) { /* its silo is gone: nothing to stop */ }
         }
+        await startWrite; // its rows must be in place before they are deleted, not land after
         var receipt = deletions.NewReceipt("plan", Id, deletedBy);
         // Rows, context and the data key go in one transaction; the (sealed) grain state row right after. Should
         // that second step fail, what is left is ciphertext whose key is already gone.
@@ -267,8 +310,8 @@ internal sealed partial class PlanGrain(
         // Keep nothing of the plan in memory either: watchers still reading hold the old log until they finish.
         if (_log is { } old)
         {
-            _log = new StreamLog(old.StreamId);
-            _log.Add(StreamEventKind.Deleted, "the plan was deleted");
+            SetLog(new StreamLog(old.StreamId));
+            _log!.Add(StreamEventKind.Deleted, "the plan was deleted");
         }
         _reserved = null;
         await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
@@ -302,6 +345,12 @@ internal sealed partial class PlanGrain(
         var stream = _log!;
         _sessionCheck?.Dispose();
         _sessionCheck = null;
+        await _startWrite; // the state row written at the start must not race (or overwrite) this one
+        if (_startFailure is { } failure)
+        {
+            (outcome, error) = (StreamEventKind.Error, failure);
+            stream.Reply.Clear(); // its prompt was not stored: a reply alone would make no sense in the conversation
+        }
         var replyWrite = Task.CompletedTask;
         if (stream.Reply.Length > 0)
         {
@@ -336,6 +385,19 @@ internal sealed partial class PlanGrain(
         _sessionMisses = running ? 0 : _sessionMisses + 1;
         if (_sessionMisses >= 2 && _log == log && !log.Ended)
             await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
+    }
+
+    private void SetLog(StreamLog log)
+    {
+        _log = log;
+        SignalStreamChanged();
+    }
+
+    private void SignalStreamChanged()
+    {
+        var changed = _streamChanged;
+        _streamChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        changed.TrySetResult();
     }
 
     private static readonly TimeSpan HistoryReuse = TimeSpan.FromSeconds(2);
@@ -389,6 +451,9 @@ internal sealed partial class PlanGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "plan {PlanId} deleted")]
     private static partial void LogDeleted(ILogger logger, Guid planId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "plan {PlanId}: the start of its stream could not be written ({ExceptionType}); stream stopped")]
+    private static partial void LogStartWriteFailed(ILogger logger, Guid planId, string exceptionType);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "plan {PlanId} activated on this silo")]
     private static partial void LogActivated(ILogger logger, Guid planId);

@@ -23,7 +23,7 @@ internal sealed class DirectStubReader(Uri stubBase, byte[] key)
 
     private readonly string _auth = "Bearer " + Encoding.UTF8.GetString(key);
 
-    public sealed record Result(int Tokens, bool Done, long StartTicks, long FirstTokenTicks, long EndTicks);
+    public sealed record Result(int Tokens, bool Done, long StartTicks, long FirstTokenTicks, long LastTokenTicks, long EndTicks);
 
     /// <summary>One streamed completion. <paramref name="onChunk"/> gets the timestamp of each read that carried tokens.</summary>
     public async Task<Result> ReadAsync(string model, Action<long>? onChunk, CancellationToken ct)
@@ -42,7 +42,7 @@ internal sealed class DirectStubReader(Uri stubBase, byte[] key)
 
         var buffer = new byte[16 * 1024];
         int filled = 0, tokens = 0;
-        long first = 0;
+        long first = 0, last = 0;
         var done = false;
         while (!done)
         {
@@ -74,9 +74,10 @@ internal sealed class DirectStubReader(Uri stubBase, byte[] key)
             if (tokens > before)
             {
                 if (first == 0) first = now;
+                last = now;
                 onChunk?.Invoke(now);
             }
         }
-        return new Result(tokens, done, start, first, Stopwatch.GetTimestamp());
+        return new Result(tokens, done, start, first, last, Stopwatch.GetTimestamp());
     }
 }

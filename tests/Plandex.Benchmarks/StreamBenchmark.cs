@@ -16,14 +16,14 @@ namespace Plandex.Benchmarks;
 /// </summary>
 internal static class StreamBenchmark
 {
-    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--only throughput,ttft,concurrency]";
+    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--only start,throughput,ttft,concurrency]";
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null)
+    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null, int? Reps = null)
     {
         public bool Runs(string part) => Only is null || Only.Contains(part);
         public int ThroughputTokens => Quick ? 5_000 : 20_000;
-        public int ThroughputReps => Quick ? 2 : 5;
+        public int ThroughputReps => Reps ?? (Quick ? 2 : 5);
         public int TtftStreams => Quick ? 50 : 200;
         public int PacedTokens => Quick ? 250 : 1_000; // 50 tokens/s: 20 s streams (5 s with --quick)
         public string PacedModel => $"stub-tokens={PacedTokens}-interval=20ms";
@@ -65,6 +65,7 @@ internal static class StreamBenchmark
     {
         int streams = 1000, max = 3000, step = 500;
         bool quick = false, build = true, streamsSet = false, maxSet = false;
+        int? reps = null;
         string[]? only = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -75,6 +76,7 @@ internal static class StreamBenchmark
                 case "--streams": streams = Next(); streamsSet = true; break;
                 case "--max": max = Next(); maxSet = true; break;
                 case "--step": step = Next(); break;
+                case "--reps": reps = Next(); break;
                 case "--quick": quick = true; break;
                 case "--no-build": build = false; break;
                 case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
@@ -84,8 +86,8 @@ internal static class StreamBenchmark
         if (quick && !streamsSet) streams = 200;
         if (quick && !maxSet) max = 400;
         if (quick && step == 500) step = 200;
-        if (only?.FirstOrDefault(p => p is not ("throughput" or "ttft" or "concurrency")) is { } bad) throw new FormatException($"--only: unknown part '{bad}'");
-        return new Options(streams, Math.Max(max, streams), step, quick, build, only);
+        if (only?.FirstOrDefault(p => p is not ("start" or "throughput" or "ttft" or "concurrency")) is { } bad) throw new FormatException($"--only: unknown part '{bad}'");
+        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps);
     }
 
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
@@ -124,12 +126,44 @@ internal static class StreamBenchmark
             return [.. list];
         }
 
+        // ---- 0. where the start of a stream goes: each step of a tell timed on its own, from the client
+        if (o.Runs("start"))
+        {
+            StreamHarness.Log("0. the start of a stream, step by step: 100 sequential tells (after 20 warm-ups), fresh plans");
+            var plans = await Plans(120, "stub-tokens=3");
+            var cols = new List<double[]>();
+            foreach (var pid in plans)
+            {
+                var plan = client.Plan(pid);
+                var t0 = Stopwatch.GetTimestamp();
+                await plan.Describe();
+                var t1 = Stopwatch.GetTimestamp();
+                var ticket = await plan.BeginTell();
+                var t2 = Stopwatch.GetTimestamp();
+                var sealedKey = Plandex.GrainInterfaces.Security.ProviderKeySeal.Seal(ticket.SessionPublicKey, ticket.StreamId, endpoint, (byte[])key.Clone());
+                var t3 = Stopwatch.GetTimestamp();
+                await plan.Tell(ticket.StreamId, "hello", sealedKey);
+                var t4 = Stopwatch.GetTimestamp();
+                long firstEv = 0, firstChunk = 0;
+                await foreach (var e in plan.Watch(0, ct))
+                {
+                    if (firstEv == 0) firstEv = Stopwatch.GetTimestamp();
+                    if (e.Kind == StreamEventKind.Chunk && firstChunk == 0) firstChunk = Stopwatch.GetTimestamp();
+                    if (e.IsTerminal) break;
+                }
+                cols.Add([Ms(t1 - t0), Ms(t2 - t1), Ms(t3 - t2), Ms(t4 - t3), Ms(firstEv - t4), Ms(firstChunk - t4)]);
+            }
+            report.Start([.. cols.Skip(20)]);
+        }
+
         // ---- 1. single-stream throughput
         if (o.Runs("throughput"))
         {
             StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after 2 warm-ups");
             var fastModel = $"stub-tokens={o.ThroughputTokens}";
-            var fastPlan = (await Plans(1, fastModel))[0];
+            // A fresh plan per run: a plan's conversation grows with every reply and goes into the next request,
+            // while the direct reader always sends one message (same request on both sides).
+            var fastPlans = await Plans(o.ThroughputReps + 2, fastModel);
             var fullTps = new List<double>();
             var directTps = new List<double>();
             var fullRelay = new List<double>();
@@ -140,7 +174,7 @@ internal static class StreamBenchmark
             {
                 var d = await direct.ReadAsync(fastModel, null, ct);
                 Require(d.Done && d.Tokens == o.ThroughputTokens, $"direct read got {d.Tokens} tokens");
-                var f = await full.RunAsync(fastPlan, null, ct);
+                var f = await full.RunAsync(fastPlans[rep + 2], null, ct);
                 Require(f.Outcome == StreamEventKind.Finished && f.Tokens == o.ThroughputTokens, $"full path: {f.Outcome} {f.Tokens} tokens {f.Error}");
                 if (rep < 0) continue;
                 directTps.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.StartTicks));
@@ -148,7 +182,9 @@ internal static class StreamBenchmark
                 directRelay.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.FirstTokenTicks));
                 fullRelay.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.FirstChunkTicks));
                 fullTell.Add(Ms(f.TellDoneTicks - f.StartTicks));
-                StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks)");
+                StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks; full: tell {Ms(f.TellDoneTicks - f.StartTicks):N1} ms, "
+                    + $"first chunk +{Ms(f.FirstChunkTicks - f.TellDoneTicks):N1}, first→last {Ms(f.LastChunkTicks - f.FirstChunkTicks):N1}, last→end {Ms(f.EndTicks - f.LastChunkTicks):N1}; "
+                    + $"direct: first {Ms(d.FirstTokenTicks - d.StartTicks):N1}, first→last {Ms(d.LastTokenTicks - d.FirstTokenTicks):N1})");
             }
             report.Throughput(Median(fullTps), Median(directTps), fullTps, directTps, Median(fullRelay), Median(directRelay), Median(fullTell), load1 + " → " + StreamHarness.LoadAverage());
         }
@@ -158,7 +194,7 @@ internal static class StreamBenchmark
         {
             StreamHarness.Log($"2. time to first token: {o.TtftStreams} sequential short streams (after 20 warm-ups)");
             const string shortModel = "stub-tokens=3";
-            var shortPlan = (await Plans(1, shortModel))[0];
+            var shortPlans = await Plans(o.TtftStreams + 20, shortModel); // fresh plans: see throughput
             var fullTtft = new List<double>();
             var directTtft = new List<double>();
             var tellMs = new List<double>();
@@ -166,7 +202,7 @@ internal static class StreamBenchmark
             for (var i = -20; i < o.TtftStreams; i++)
             {
                 var d = await direct.ReadAsync(shortModel, null, ct);
-                var f = await full.RunAsync(shortPlan, null, ct);
+                var f = await full.RunAsync(shortPlans[i + 20], null, ct);
                 Require(f.Outcome == StreamEventKind.Finished && f.Tokens == 3, $"short stream: {f.Outcome} {f.Error}");
                 if (i < 0) continue;
                 directTtft.Add(Ms(d.FirstTokenTicks - d.StartTicks));
@@ -328,29 +364,31 @@ internal static class StreamBenchmark
     internal sealed class FullPath(PlandexClient client, string endpoint, byte[] key)
     {
         public sealed record Result(StreamEventKind Outcome, int Tokens, int Chunks, long StartTicks, long TellDoneTicks,
-            long FirstChunkTicks, long EndTicks, string? Error);
+            long FirstChunkTicks, long LastChunkTicks, long EndTicks, string? Error);
 
         public async Task<Result> RunAsync(Guid planId, Action<long>? onChunk, CancellationToken ct, SemaphoreSlim? gate = null, Action? started = null)
         {
             if (gate is not null) await gate.WaitAsync(ct);
             long start, tellDone;
+            IAsyncEnumerable<StreamEvent> events;
             try
             {
                 start = Stopwatch.GetTimestamp();
-                await client.Streams.TellAsync(planId, "hello", endpoint, (byte[])key.Clone());
+                events = await client.Streams.TellWatchingAsync(planId, "hello", endpoint, (byte[])key.Clone(), ct);
                 tellDone = Stopwatch.GetTimestamp();
             }
             finally { gate?.Release(); }
             started?.Invoke();
-            long first = 0;
+            long first = 0, last = 0;
             int tokens = 0, chunks = 0;
-            await foreach (var e in client.Streams.WatchAsync(planId, 0, ct))
+            await foreach (var e in events)
             {
                 switch (e.Kind)
                 {
                     case StreamEventKind.Chunk:
                         var now = Stopwatch.GetTimestamp();
                         if (first == 0) first = now;
+                        last = now;
                         onChunk?.Invoke(now);
                         chunks++;
                         foreach (var c in e.Text.AsSpan()) if (c == ' ') tokens++;
@@ -358,10 +396,10 @@ internal static class StreamBenchmark
                     case StreamEventKind.Started or StreamEventKind.Heartbeat:
                         break;
                     default:
-                        return new Result(e.Kind, tokens, chunks, start, tellDone, first, Stopwatch.GetTimestamp(), e.Text);
+                        return new Result(e.Kind, tokens, chunks, start, tellDone, first, last, Stopwatch.GetTimestamp(), e.Text);
                 }
             }
-            return new Result(StreamEventKind.Error, tokens, chunks, start, tellDone, first, Stopwatch.GetTimestamp(), "watch ended without an end event");
+            return new Result(StreamEventKind.Error, tokens, chunks, start, tellDone, first, last, Stopwatch.GetTimestamp(), "watch ended without an end event");
         }
     }
 
@@ -383,6 +421,14 @@ internal static class StreamBenchmark
                 + $"the start (`TellAsync`) took a median {tellMs:N1} ms of each full-path run.");
         }
 
+        public void Start(List<double[]> steps)
+        {
+            string M(int c) => Median(steps.Select(x => x[c]).ToList()).ToString("N2", Inv);
+            _notes.Add($"The start, step by step (medians of {steps.Count} sequential tells on fresh plans, each step awaited alone, so they add up to more than a pipelined tell): "
+                + $"any client call (`Describe`: session check in PostgreSQL, membership, round trip) {M(0)} ms; `BeginTell` (+ session activation and key pair) {M(1)} ms; "
+                + $"sealing the key on the client {M(2)} ms; `Tell` (+ unseal, provider connection opened) {M(3)} ms; then `Watch`'s first event {M(4)} ms and the first chunk {M(5)} ms after `Tell` returned.");
+        }
+
         public void Ttft(List<double> full, List<double> direct, List<double> tell, string load)
         {
             var f = full.Order().ToArray();
@@ -392,8 +438,8 @@ internal static class StreamBenchmark
             var addedP99 = P(f, 99) - P(d, 99);
             _rows.Add($"| Time to first token, median ({f.Length} sequential streams) | {P(f, 50):N2} ms | {P(d, 50):N2} ms | +{addedMedian:N2} ms | ≤ +2 ms | {(addedMedian <= 2 ? "✅" : "❌")} | {load} |");
             _rows.Add($"| Time to first token, p99 | {P(f, 99):N2} ms | {P(d, 99):N2} ms | +{addedP99:N2} ms | – | | |");
-            _notes.Add($"TTFT = from the call that starts the stream (client `TellAsync` / `HttpClient.SendAsync`) to the first chunk with text received; "
-                + $"added = full − direct of the same percentile. Of the full-path median, `TellAsync` (BeginTell + seal key + Tell, 2 grain calls) took {P(t, 50):N2} ms (p99 {P(t, 99):N2}).");
+            _notes.Add($"TTFT = from the call that starts the stream (client `TellWatchingAsync` / `HttpClient.SendAsync`) to the first chunk with text received; "
+                + $"added = full − direct of the same percentile. Of the full-path median, `TellWatchingAsync` (BeginTell, then WatchStream opened while the key is sealed and Tell runs) took {P(t, 50):N2} ms (p99 {P(t, 99):N2}).");
         }
 
         public void Concurrency(int n, ConcurrentResult s, ConcurrentResult d)

@@ -50,16 +50,17 @@ internal static class StreamCommands
     private static async Task<int> TellAndWatch(CliContext c, string prompt, string? baseUrl, CancellationToken ct)
     {
         var planId = Cli.CurrentPlan(c);
-        try { await c.Client.Streams.TellAsync(planId, prompt, baseUrl); }
+        IAsyncEnumerable<StreamEvent> events;
+        try { events = await c.Client.Streams.TellWatchingAsync(planId, prompt, baseUrl, ct: ct); }
         catch (InvalidOperationException e) { return Cli.Fail(e.Message); } // key or endpoint problem on this machine
-        return await WatchAsync(c.Client, planId, ct);
+        return await WatchAsync(c.Client, planId, ct, events);
     }
 
-    private static async Task<int> WatchAsync(PlandexClient client, Guid planId, CancellationToken ct)
+    private static async Task<int> WatchAsync(PlandexClient client, Guid planId, CancellationToken ct, IAsyncEnumerable<StreamEvent>? events = null)
     {
         try
         {
-            await foreach (var e in client.Streams.WatchAsync(planId, 0, ct))
+            await foreach (var e in events ?? client.Streams.WatchAsync(planId, 0, ct))
             {
                 switch (e.Kind)
                 {

@@ -22,22 +22,54 @@ public sealed class PlanStreams(PlandexClient client)
     {
         var plan = client.Plan(planId);
         var ticket = await plan.BeginTell();
-        var endpoint = EndpointChoice.Resolve(ticket.Model.Provider, ticket.Model.BaseUrl, baseUrlOverride);
-        var sealedKey = key is null
-            ? ProviderKey.SealFromEnvironment(ticket.Model.Provider, ticket, endpoint)
-            : Plandex.GrainInterfaces.Security.ProviderKeySeal.Seal(ticket.SessionPublicKey, ticket.StreamId, endpoint, key);
-        await plan.Tell(ticket.StreamId, prompt, sealedKey);
+        await plan.Tell(ticket.StreamId, prompt, Seal(ticket, baseUrlOverride, key));
         return ticket.StreamId;
     }
 
-    public async IAsyncEnumerable<StreamEvent> WatchAsync(Guid planId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken ct = default)
+    /// <summary>
+    /// <see cref="TellAsync"/> and <see cref="WatchAsync"/> in one, faster to the first token: the watch is opened
+    /// (WatchStream) as soon as the stream is reserved, so it is in place when Tell returns instead of starting then.
+    /// Errors of the tell itself are thrown here, as by TellAsync; the returned events are those of WatchAsync.
+    /// </summary>
+    public async Task<IAsyncEnumerable<StreamEvent>> TellWatchingAsync(Guid planId, string prompt, string? baseUrlOverride = null,
+        byte[]? key = null, CancellationToken ct = default)
+    {
+        var plan = client.Plan(planId);
+        var ticket = await plan.BeginTell();
+        var watch = new Attempt(plan.WatchStream(ticket.StreamId, ct).GetAsyncEnumerator(ct), start: true);
+        try
+        {
+            await plan.Tell(ticket.StreamId, prompt, Seal(ticket, baseUrlOverride, key));
+        }
+        catch
+        {
+            await watch.DisposeAsync();
+            throw;
+        }
+        return Follow(planId, 0, watch, ct);
+    }
+
+    private static SealedKey Seal(StreamTicket ticket, string? baseUrlOverride, byte[]? key)
+    {
+        var endpoint = EndpointChoice.Resolve(ticket.Model.Provider, ticket.Model.BaseUrl, baseUrlOverride);
+        return key is null
+            ? ProviderKey.SealFromEnvironment(ticket.Model.Provider, ticket, endpoint)
+            : Plandex.GrainInterfaces.Security.ProviderKeySeal.Seal(ticket.SessionPublicKey, ticket.StreamId, endpoint, key);
+    }
+
+    public IAsyncEnumerable<StreamEvent> WatchAsync(Guid planId, long afterSeq = 0, CancellationToken ct = default) =>
+        Follow(planId, afterSeq, null, ct);
+
+    private async IAsyncEnumerable<StreamEvent> Follow(Guid planId, long afterSeq, Attempt? first, [EnumeratorCancellation] CancellationToken ct)
     {
         var seq = afterSeq;
         var lastHeard = DateTime.UtcNow;
         Guid? streamId = null;
         while (true)
         {
-            var attempt = new Attempt(client.Plan(planId).Watch(seq, ct).GetAsyncEnumerator(ct));
+            var attempt = first ?? new Attempt(client.Plan(planId).Watch(seq, ct).GetAsyncEnumerator(ct));
+            var reattachOnEnd = first is not null; // a WatchStream that ended early: the plain watch takes over
+            first = null;
             try
             {
                 while (true)
@@ -48,6 +80,7 @@ public sealed class PlanStreams(PlandexClient client)
                         if (failure is AccessDeniedException or InvalidRequestException || DateTime.UtcNow - lastHeard > GiveUpAfter) throw failure;
                         break; // reconnect from seq
                     }
+                    if (!ok && reattachOnEnd) break;
                     if (!ok) yield break;
                     // A different stream id means the plan restarted: its log starts again at 1.
                     if (streamId is { } known && ev!.StreamId != known && ev.Kind != StreamEventKind.Heartbeat) seq = 0;
@@ -73,14 +106,25 @@ public sealed class PlanStreams(PlandexClient client)
         }
     }
 
-    private sealed class Attempt(IAsyncEnumerator<StreamEvent> inner) : IAsyncDisposable
+    private sealed class Attempt(IAsyncEnumerator<StreamEvent> inner, bool start = false) : IAsyncDisposable
     {
+        // start: the first MoveNext goes out now (the call is on its way while the caller does other work).
+        private ValueTask<bool>? _started = start ? Started(inner) : null;
+
+        private static ValueTask<bool> Started(IAsyncEnumerator<StreamEvent> e)
+        {
+            var first = e.MoveNextAsync().AsTask();
+            _ = first.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            return new ValueTask<bool>(first);
+        }
+
         public async Task<(bool Ok, StreamEvent? Event, Exception? Failure)> NextAsync(TimeSpan silence, CancellationToken ct)
         {
             try
             {
                 // Events that arrived in one batch are ready at once: no silence timer for them.
-                var pending = inner.MoveNextAsync();
+                var pending = _started ?? inner.MoveNextAsync();
+                _started = null;
                 if (pending.IsCompleted) return await pending ? (true, inner.Current, null) : (false, null, null);
                 var next = pending.AsTask();
                 try { await next.WaitAsync(silence, ct); }
@@ -97,6 +141,7 @@ public sealed class PlanStreams(PlandexClient client)
 
         public async ValueTask DisposeAsync()
         {
+            if (_started is { } started) { _started = null; try { await started.AsTask().WaitAsync(TimeSpan.FromMilliseconds(200)); } catch (Exception) { } }
             // The server side may be gone: do not wait long for it to acknowledge.
             var dispose = inner.DisposeAsync().AsTask();
             _ = dispose.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);

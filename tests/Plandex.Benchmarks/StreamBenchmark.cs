@@ -277,6 +277,7 @@ internal static class StreamBenchmark
         var load = StreamHarness.LoadAverage();
         var cpu0 = StreamHarness.CpuSeconds(siloPid);
         var stubCpu0 = StreamHarness.CpuSeconds(h.Stub.Id);
+        var driverCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long peak = idle;
         using var sampling = new CancellationTokenSource();
         var sampler = Task.Run(async () =>
@@ -342,6 +343,7 @@ internal static class StreamBenchmark
         await sampler;
         var cpu = (StreamHarness.CpuSeconds(siloPid) - cpu0) / wall * 100;
         var stubCpu = (StreamHarness.CpuSeconds(h.Stub.Id) - stubCpu0) / wall * 100;
+        var driverCpu = (Process.GetCurrentProcess().TotalProcessorTime - driverCpu0).TotalSeconds / wall * 100;
         var all = gaps.SelectMany(x => x ?? []).ToArray();
         var rampEnd = Interlocked.Read(ref lastStarted);
         var steady = gaps.SelectMany((x, i) => (x ?? []).Where((_, j) => gapAt[i][j] > rampEnd)).ToArray();
@@ -354,7 +356,7 @@ internal static class StreamBenchmark
             load + " → " + StreamHarness.LoadAverage(), firstError, P(steady, 99));
         StreamHarness.Log($"   {(viaSilo ? "full path" : "direct   ")} × {n}: {result.Completed}/{n} complete, gap p50 {result.GapP50:N1} p99 {result.GapP99:N1} (after the ramp {result.SteadyGapP99:N1}) max {result.GapMax:N0} ms, "
             + $"ttft p50 {result.TtftP50:N1} ms, ramp {result.StartSpreadS:N1} s, wall {wall:N1} s, silo RSS {idle / 1048576.0:N0}→{peak / 1048576.0:N0} MiB "
-            + $"({result.KbPerStream:N1} KB/stream), silo CPU {cpu:N0}%, stub CPU {stubCpu:N0}%, load {result.Load}"
+            + $"({result.KbPerStream:N1} KB/stream), silo CPU {cpu:N0}%, stub CPU {stubCpu:N0}%, load driver CPU {driverCpu:N0}%, load {result.Load}"
             + (firstError is null ? "" : $"; first error: {firstError}"));
         return result;
     }

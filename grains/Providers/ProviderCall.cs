@@ -28,35 +28,71 @@ public static class ProviderCall
     /// gives the shortest time between two batches once the reader has caught up with the provider (zero: no pacing),
     /// asked once per window.
     /// </summary>
-    public static async Task RunAsync(UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, ProviderRequest request,
+    public static async Task RunAsync(ProviderConnectionPool pool, UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, ProviderRequest request,
         ChannelWriter<WireEvent> events, TimeSpan stallTimeout, Func<TimeSpan> pace, CancellationToken ct)
     {
         var uri = endpoint.BaseUrl;
         var body = wire.Body(request);
-        using var socket = new Socket(endpoint.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        for (var attempt = 1; ; attempt++)
         {
-            connect.CancelAfter(TimeSpan.FromSeconds(15));
-            try { await socket.ConnectAsync(endpoint.Address, uri.Port, connect.Token); }
-            catch (SocketException) { throw new ProviderException($"cannot connect to the provider at {uri.Host}:{uri.Port}"); }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new ProviderException($"connecting to {uri.Host}:{uri.Port} timed out"); }
+            var pooled = attempt == 1 ? pool.TryTake(endpoint) : null;
+            var connection = pooled ?? await ConnectAsync(endpoint, ct);
+            var reusable = false;
+            ResponseReader? reader = null;
+            try
+            {
+                await using var cancelRegistration = ct.Register(connection.Abort);
+                reader = new ResponseReader(connection.Stream, stallTimeout, ct); // zeroes its buffers when done
+                await WriteRequestAsync(connection.Stream, uri, wire, key, body, ct);
+                var (status, chunked, length, close) = await reader.ReadHeadAsync();
+                if (status is < 200 or > 299) throw new ProviderException(Describe(status));
+                await ReadEventsAsync(reader, chunked, length, wire, events, pace, ct);
+                reusable = !close && await reader.TryReadToEndAsync(chunked, length);
+                return;
+            }
+            catch (Exception e) when (pooled is not null && reader?.TotalRead == 0 && !ct.IsCancellationRequested
+                                      && e is ProviderException or IOException or SocketException)
+            {
+                // The provider closed the idle connection just as it was reused (nothing came back, so nothing of
+                // this request was processed): once more, on a fresh connection.
+            }
+            finally
+            {
+                reader?.Dispose();
+                if (reusable && !ct.IsCancellationRequested) pool.Return(endpoint, connection);
+                else connection.Dispose();
+            }
         }
-        Stream stream = new NetworkStream(socket, ownsSocket: false);
-        if (uri.Scheme == "https")
+    }
+
+    private static async Task<ProviderConnection> ConnectAsync(ResolvedEndpoint endpoint, CancellationToken ct)
+    {
+        var uri = endpoint.BaseUrl;
+        var socket = new Socket(endpoint.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
         {
-            var tls = new SslStream(stream, leaveInnerStreamOpen: false);
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = uri.IdnHost }, ct);
-            stream = tls;
+            using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                connect.CancelAfter(TimeSpan.FromSeconds(15));
+                try { await socket.ConnectAsync(endpoint.Address, uri.Port, connect.Token); }
+                catch (SocketException) { throw new ProviderException($"cannot connect to the provider at {uri.Host}:{uri.Port}"); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new ProviderException($"connecting to {uri.Host}:{uri.Port} timed out"); }
+            }
+            Stream stream = new NetworkStream(socket, ownsSocket: false);
+            if (uri.Scheme == "https")
+            {
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                try { await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = uri.IdnHost }, ct); }
+                catch { await tls.DisposeAsync(); throw; }
+                stream = tls;
+            }
+            return new ProviderConnection(socket, stream);
         }
-        await using var _ = stream;
-        await using var cancelRegistration = ct.Register(() => { try { socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } socket.Close(); });
-
-        await WriteRequestAsync(stream, uri, wire, key, body, ct);
-
-        using var reader = new ResponseReader(stream, stallTimeout, ct); // zeroes its buffers when done
-        var (status, chunked, length) = await reader.ReadHeadAsync();
-        if (status is < 200 or > 299) throw new ProviderException(Describe(status));
-        await ReadEventsAsync(reader, chunked, length, wire, events, pace, ct);
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     private static async Task WriteRequestAsync(Stream stream, Uri uri, IProviderWire wire, UnsealedKey key, byte[] body, CancellationToken ct)
@@ -64,7 +100,7 @@ public static class ProviderCall
         using var head = new PinnedHeadWriter();
         var path = uri.AbsolutePath.TrimEnd('/') + "/" + wire.RelativePath;
         head.Ascii($"POST {path} HTTP/1.1\r\nHost: {uri.Authority}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n");
-        head.Ascii($"Content-Length: {body.Length}\r\nConnection: close\r\nUser-Agent: plandex-actors\r\n");
+        head.Ascii($"Content-Length: {body.Length}\r\nUser-Agent: plandex-actors\r\n");
         wire.WriteAuthHeaders(head, key.Key);
         head.Ascii("\r\n");
         await stream.WriteAsync(head.Written, ct);
@@ -312,13 +348,14 @@ public static class ProviderCall
             return size;
         }
 
-        public async Task<(int Status, bool Chunked, long Length)> ReadHeadAsync()
+        public async Task<(int Status, bool Chunked, long Length, bool Close)> ReadHeadAsync()
         {
             var statusLine = await ReadLineAsync();
             var parts = statusLine.Split(' ', 3);
             if (parts.Length < 2 || !parts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || !int.TryParse(parts[1], out var status))
                 throw new ProviderException("the provider did not answer with HTTP/1.1");
             var chunked = false;
+            var close = parts[0] != "HTTP/1.1"; // HTTP/1.0 closes unless told otherwise: never reused
             long length = -1;
             for (var h = await ReadLineAsync(); h.Length > 0; h = await ReadLineAsync())
             {
@@ -328,36 +365,103 @@ public static class ProviderCall
                 var value = h[(colon + 1)..].Trim();
                 if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase) && value.Contains("chunked", StringComparison.OrdinalIgnoreCase)) chunked = true;
                 else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) long.TryParse(value, out length);
+                else if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase) && value.Contains("close", StringComparison.OrdinalIgnoreCase)) close = true;
             }
-            return (status, chunked, length);
+            return (status, chunked, length, close);
+        }
+
+        // Where the body reading stands, kept here (not in BodyAsync's locals) so TryReadToEndAsync can finish it.
+        private long _left;       // bytes of the current chunk (chunked) or of the whole body (Content-Length) still unread
+        private int _handedOut;   // bytes of the segment BodyAsync last yielded, consumed when the caller moves on
+        private bool _bodyEnded;
+
+        /// <summary>
+        /// After the last event: reads the rest of the body to its exact end (the closing chunk, trailers), so the
+        /// connection can carry another request. False if that is not possible or the provider sent anything more.
+        /// </summary>
+        public async Task<bool> TryReadToEndAsync(bool chunked, long length)
+        {
+            BeforeRead = null; // no hand-over, no pacing now
+            _start += _handedOut;
+            _left -= _handedOut;
+            _handedOut = 0;
+            if (!chunked && length < 0) return false; // the body ends when the connection does
+            var finish = FinishBodyAsync(chunked);
+            try { await finish.WaitAsync(TimeSpan.FromSeconds(1)); }
+            catch (Exception e) when (e is ProviderException or TimeoutException or OperationCanceledException or IOException)
+            {
+                _ = finish.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted); // ends when the connection is closed
+                return false;
+            }
+            return _start == _end;
+        }
+
+        private async Task FinishBodyAsync(bool chunked)
+        {
+            await SkipAsync(_left);
+            if (!chunked || _bodyEnded) { if (_bodyEnded) await SkipTrailersAsync(); return; }
+            await SkipLineAsync(); // the CRLF after the current chunk's data
+            for (var size = await ReadChunkSizeAsync(); size > 0; size = await ReadChunkSizeAsync())
+            {
+                await SkipAsync(size);
+                await SkipLineAsync();
+            }
+            await SkipTrailersAsync();
+        }
+
+        private async Task SkipAsync(long count)
+        {
+            while (count > 0)
+            {
+                if (_start == _end && !await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
+                var n = (int)Math.Min(_end - _start, count);
+                _start += n;
+                count -= n;
+            }
+        }
+
+        // Trailer lines after the closing chunk, up to and including the empty line that ends the message.
+        private async Task SkipTrailersAsync()
+        {
+            while (true)
+            {
+                var end = await LineEndAsync();
+                var empty = end == _start || (end == _start + 1 && _buffer[_start] == (byte)'\r');
+                _start = end + 1;
+                if (empty) return;
+            }
         }
 
         public async IAsyncEnumerable<ReadOnlyMemory<byte>> BodyAsync(bool chunked, long length)
         {
             if (!chunked)
             {
-                var remaining = length < 0 ? long.MaxValue : length;
-                while (remaining > 0)
+                _left = length < 0 ? long.MaxValue : length;
+                while (_left > 0)
                 {
                     if (_start == _end && !await FillAsync()) yield break;
-                    var n = (int)Math.Min(_end - _start, remaining);
+                    var n = (int)Math.Min(_end - _start, _left);
+                    _handedOut = n;
                     yield return _buffer.AsMemory(_start, n);
+                    _handedOut = 0;
                     _start += n;
-                    remaining -= n;
+                    _left -= n;
                 }
                 yield break;
             }
             while (true)
             {
-                var size = await ReadChunkSizeAsync();
-                if (size == 0) yield break;
-                while (size > 0)
+                _left = await ReadChunkSizeAsync();
+                if (_left == 0) { _bodyEnded = true; yield break; }
+                while (_left > 0)
                 {
                     if (_start == _end && !await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
-                    var n = (int)Math.Min(_end - _start, size);
+                    var n = (int)Math.Min(_end - _start, _left);
+                    _handedOut = n;
                     yield return _buffer.AsMemory(_start, n);
+                    _handedOut = 0;
                     _start += n;
-                    size -= n;
+                    _left -= n;
                 }
                 await SkipLineAsync(); // CRLF after the chunk
             }

@@ -26,6 +26,13 @@ public sealed class ProvidersOptions
     /// </summary>
     public TimeSpan BatchWindowLoaded { get; set; } = TimeSpan.FromMilliseconds(60);
     public int BatchWindowLoadedAt { get; set; } = 1000;
+    /// <summary>
+    /// An idle provider connection is kept this long for the next stream to the same endpoint (zero: a fresh
+    /// connection per stream). Saves each tell a TCP and TLS handshake with the provider.
+    /// </summary>
+    public TimeSpan ConnectionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>At most this many idle connections are kept per provider endpoint.</summary>
+    public int MaxIdleConnectionsPerEndpoint { get; set; } = 64;
 
     /// <summary>The batch window for a silo running <paramref name="activeStreams"/> streams.</summary>
     public TimeSpan BatchWindowFor(long activeStreams)

@@ -21,6 +21,7 @@ namespace Plandex.Grains.Streams;
 [RandomPlacement]
 internal sealed partial class StreamSessionGrain(
     EndpointPolicy endpoints,
+    ProviderConnectionPool connections,
     IOptions<ProvidersOptions> options,
     IOptions<ScanControlOptions> scanControl,
     ILogger<StreamSessionGrain> log) : Grain, IStreamSessionGrain
@@ -117,7 +118,7 @@ internal sealed partial class StreamSessionGrain(
         var id = this.GetPrimaryKey();
         var reader = Task.Run(async () =>
         {
-            try { await ProviderCall.RunAsync(key, endpoint, wire, request, channel.Writer, stall, Pace, ct); channel.Writer.TryComplete(); }
+            try { await ProviderCall.RunAsync(connections, key, endpoint, wire, request, channel.Writer, stall, Pace, ct); channel.Writer.TryComplete(); }
             catch (Exception e) { channel.Writer.TryComplete(e); }
         }, CancellationToken.None);
 

@@ -64,6 +64,8 @@ internal sealed class SiloSettings
         if (Providers.BatchWindow < TimeSpan.Zero) throw new SettingsError("Providers:BatchWindow", "must not be negative");
         if (Providers.BatchWindowLoaded < TimeSpan.Zero) throw new SettingsError("Providers:BatchWindowLoaded", "must not be negative");
         if (Providers.BatchWindowLoadedAt < 0) throw new SettingsError("Providers:BatchWindowLoadedAt", "must not be negative");
+        if (Providers.ConnectionIdleTimeout < TimeSpan.Zero) throw new SettingsError("Providers:ConnectionIdleTimeout", "must not be negative");
+        if (Providers.MaxIdleConnectionsPerEndpoint < 0) throw new SettingsError("Providers:MaxIdleConnectionsPerEndpoint", "must not be negative");
         foreach (var e in Providers.AllowedEndpointList)
             if (!Uri.TryCreate(e, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
                 throw new SettingsError("Providers:AllowedEndpoints", $"'{e}' is not an http(s) URL");

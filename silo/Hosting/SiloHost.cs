@@ -174,6 +174,7 @@ internal static class SiloHost
         settings.Providers.OwnPorts.UnionWith([settings.Cluster.SiloPort, settings.Cluster.GatewayPort, settings.Http.Port]);
         services.AddSingleton(Options.Create(settings.Providers));
         services.AddSingleton<EndpointPolicy>();
+        services.AddSingleton<ProviderConnectionPool>();
         services.AddSingleton<PlanStore>();
         services.AddSingleton(Options.Create(settings.ScanControl));
         services.AddSingleton<AccountStore>();

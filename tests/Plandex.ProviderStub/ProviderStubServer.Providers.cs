@@ -25,7 +25,7 @@ public sealed partial class ProviderStubServer
     private async Task HandleProviderAsync(HttpContext ctx, StubProvider provider)
     {
         var defaults = Defaults;
-        var rec = Record(new RecordedRequest(DateTimeOffset.UtcNow, ctx.Request.Path.Value ?? "", provider), defaults.MaxRecordedRequests);
+        var rec = Record(new RecordedRequest(DateTimeOffset.UtcNow, ctx.Request.Path.Value ?? "", provider) { ConnectionId = ctx.Connection.Id }, defaults.MaxRecordedRequests);
         Interlocked.Increment(ref _activeStreams);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _stopping.Token);
         var ct = linked.Token;

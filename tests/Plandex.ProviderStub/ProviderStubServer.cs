@@ -83,7 +83,7 @@ public sealed partial class ProviderStubServer : IAsyncDisposable
             k.Limits.MaxConcurrentUpgradedConnections = null;
             k.Limits.MinResponseDataRate = null;
             k.Limits.MinRequestBodyDataRate = null;
-            k.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(10);
+            k.Limits.KeepAliveTimeout = options.KeepAliveTimeout;
         });
 
         var app = builder.Build();

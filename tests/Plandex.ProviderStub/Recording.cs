@@ -43,6 +43,8 @@ public sealed class RecordedRequest
     public string Path { get; }
     public StubProvider Provider { get; }
     public string? Model { get; internal set; }
+    /// <summary>Kestrel's id of the TCP connection the request came on (tests of connection reuse).</summary>
+    public string? ConnectionId { get; internal set; }
     public bool Stream { get; internal set; }
     /// <summary>Lowercase hex SHA-256 of the Bearer token / x-api-key value; null if none was sent.</summary>
     public string? CredentialSha256 { get; internal set; }

@@ -52,6 +52,8 @@ public sealed record StubOptions
     public int MaxRecordedRequests { get; init; } = 100_000;
     /// <summary>Server log level; Warning keeps the console quiet under load. Only read at start.</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
+    /// <summary>An idle keep-alive connection is closed after this long. Only read at start.</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
     internal static bool TryParseFault(string text, out StubFault fault)
     {

@@ -24,6 +24,7 @@ internal sealed partial class PlanGrain(
     // Volatile state: not persisted; gone on deactivation.
     private StreamLog? _log;                       // events of the current or last stream
     private Reservation? _reserved;                  // a BeginTell whose Tell has not arrived yet
+    private Guid? _starting;                         // the stream a running Tell is starting
     private IGrainTimer? _sessionCheck;
     private int _sessionMisses;
     // The start-of-stream writes (user message, plan state) run while the first tokens flow; every later write or
@@ -109,8 +110,13 @@ internal sealed partial class PlanGrain(
 
     public async Task Tell(Guid streamId, string prompt, SealedKey key)
     {
+        _starting = streamId;
         try { await StartStreamAsync(streamId, prompt, key); }
-        finally { SignalStreamChanged(); } // a WatchStream waiting for this stream learns whether it started
+        finally
+        {
+            _starting = null;
+            SignalStreamChanged(); // a WatchStream waiting for this stream learns whether it started
+        }
     }
 
     private async Task StartStreamAsync(Guid streamId, string prompt, SealedKey key)
@@ -200,7 +206,8 @@ internal sealed partial class PlanGrain(
         // Called while the Tell that starts this stream is in flight: wait for it, as long as it is still reserved.
         while (_log?.StreamId != streamId)
         {
-            if (_reserved?.StreamId != streamId) yield break; // it did not start (its Tell failed or never came)
+            // Still reserved or being started by its Tell: wait. Otherwise it did not start (its Tell failed).
+            if (_reserved?.StreamId != streamId && _starting != streamId) yield break;
             var heartbeat = false;
             try { await _streamChanged.Task.WaitAsync(options.Value.Heartbeat, cancellationToken); }
             catch (TimeoutException) { heartbeat = true; }

@@ -28,8 +28,8 @@ internal sealed partial class PlanGrain(
     private IGrainTimer? _sessionCheck;
     private int _sessionMisses;
     // The start-of-stream writes (user message, plan state) run while the first tokens flow; every later write or
-    // read of the plan's rows waits for them first (AwaitStartWriteAsync). Never faults: a failure is recorded in
-    // _startFailure and ends the stream with an error.
+    // read of the plan's rows awaits this first. Never faults: a failure is recorded in _startFailure and ends the
+    // stream with an error.
     private Task _startWrite = Task.CompletedTask;
     private string? _startFailure;
     // Completed and replaced whenever _log is replaced or a Tell ends: WatchStream waits on it for its stream to start.

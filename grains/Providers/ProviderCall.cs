@@ -50,8 +50,8 @@ public static class ProviderCall
                 reusable = !close && await reader.TryReadToEndAsync(chunked, length);
                 return;
             }
-            catch (Exception e) when (pooled is not null && reader?.TotalRead == 0 && !ct.IsCancellationRequested
-                                      && e is ProviderException or IOException or SocketException)
+            catch (Exception e) when (pooled is not null && reader is { TotalRead: 0 } && !ct.IsCancellationRequested
+                                      && (reader.PeerClosed || e is IOException or SocketException))
             {
                 // The provider closed the idle connection just as it was reused (nothing came back, so nothing of
                 // this request was processed): once more, on a fresh connection.
@@ -269,6 +269,9 @@ public static class ProviderCall
         /// <summary>The last read filled all free _buffer space: more is probably waiting in the socket.</summary>
         public bool LastReadFilled { get; private set; }
 
+        /// <summary>The provider closed or reset the connection (not a stall, not our cancellation).</summary>
+        public bool PeerClosed { get; private set; }
+
         /// <summary>Bytes read from the socket so far.</summary>
         public long TotalRead { get; private set; }
 
@@ -292,9 +295,14 @@ public static class ProviderCall
             {
                 throw new ProviderException($"the provider sent nothing for {stallTimeout.TotalSeconds:0} s (stalled)");
             }
-            catch (IOException) when (!ct.IsCancellationRequested) { throw new ProviderException("the connection to the provider dropped mid-stream"); }
+            catch (IOException) when (!ct.IsCancellationRequested)
+            {
+                PeerClosed = true;
+                throw new ProviderException("the connection to the provider dropped mid-stream");
+            }
             catch (ObjectDisposedException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
             catch (IOException) { throw new OperationCanceledException(ct); }
+            PeerClosed |= n == 0;
             LastReadFilled = n == _buffer.Length - _end;
             TotalRead += n;
             _end += n;

@@ -19,14 +19,10 @@ public sealed class ProviderConnectionTests : IAsyncLifetime
 
     private async Task<List<StreamEvent>> TellAndCollectAsync(Guid plan, string endpoint)
     {
-        var events = await _w.ClientAsync().ContinueWith(async c =>
-        {
-            await using var client = await c;
-            var list = new List<StreamEvent>();
-            await foreach (var e in await client.Streams.TellWatchingAsync(plan, "hello", endpoint, (byte[])_w.Key.Clone())) list.Add(e);
-            return list;
-        }).Unwrap();
-        return events;
+        await using var client = await _w.ClientAsync();
+        var list = new List<StreamEvent>();
+        await foreach (var e in await client.Streams.TellWatchingAsync(plan, "hello", endpoint, (byte[])_w.Key.Clone())) list.Add(e);
+        return list;
     }
 
     [Fact]

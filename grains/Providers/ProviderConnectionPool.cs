@@ -26,9 +26,6 @@ public sealed class ProviderConnectionPool : IDisposable
         _purge = time.CreateTimer(_ => Purge(), null, every, every);
     }
 
-    /// <summary>Idle connections now held (ops and tests).</summary>
-    public int IdleCount => _idle.Values.Sum(s => s.Count);
-
     /// <summary>A live idle connection to <paramref name="endpoint"/>, or null.</summary>
     public ProviderConnection? TryTake(ResolvedEndpoint endpoint)
     {

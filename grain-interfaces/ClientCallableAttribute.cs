@@ -9,4 +9,11 @@ public sealed class ClientCallableAttribute : Attribute
 {
     /// <summary>True for the few calls that run before the caller has a session (sign-up, sign-in).</summary>
     public bool Anonymous { get; init; }
+
+    /// <summary>
+    /// True for frequent calls that only continue something a full call started (renewing a watch): the
+    /// authorization filter may reuse a validation of the same session up to a second old instead of asking the
+    /// database again, as it does for enumeration continuations.
+    /// </summary>
+    public bool Continuation { get; init; }
 }

@@ -24,6 +24,20 @@ public interface IPlanGrain : IGrainWithGuidKey
     /// </summary>
     [ClientCallable] IAsyncEnumerable<StreamEvent> WatchStream(Guid streamId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Pushes the events of stream <paramref name="streamId"/> (<see cref="Guid.Empty"/>: the current or last
+    /// stream) after <paramref name="afterSeq"/> to <paramref name="observer"/>: the ones already there at once, then
+    /// each as it happens, until the stream ends. A stream still reserved (its Tell in flight) is pushed from its start.
+    /// The subscription lapses unless renewed within the returned lease.
+    /// </summary>
+    [ClientCallable] Task<WatchLease> Subscribe(IStreamObserver observer, Guid streamId, long afterSeq);
+    /// <summary>
+    /// Extends the caller's subscription. <paramref name="seenSeq"/> is the last event the client has in order: if
+    /// events pushed before the previous renewal are still missing there, they are pushed again.
+    /// </summary>
+    [ClientCallable(Continuation = true)] Task<WatchLease> Renew(IStreamObserver observer, long seenSeq);
+    [ClientCallable(Continuation = true)] Task Unsubscribe(IStreamObserver observer);
+
     /// <summary>Adds or replaces context items, all or nothing (paths and limits are checked first).</summary>
     [ClientCallable] Task<IReadOnlyList<ContextItemInfo>> LoadContext(IReadOnlyList<ContextUpload> items);
     [ClientCallable] Task<IReadOnlyList<ContextItemInfo>> ContextItems();

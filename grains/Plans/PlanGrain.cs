@@ -9,8 +9,9 @@ using Plandex.Grains.Validation;
 namespace Plandex.Grains.Plans;
 
 /// <summary>
-/// A plan: settings, conversation, status and its one stream. Watchers read the in-memory <see cref="StreamLog"/>
-/// through an IAsyncEnumerable call (Orleans interleaves its enumeration calls, so the session's appends are
+/// A plan: settings, conversation, status and its one stream. Every event added to the in-memory
+/// <see cref="StreamLog"/> is pushed to the subscribed clients (<see cref="StreamWatchers"/>); the log can also be
+/// read through an IAsyncEnumerable call (Orleans interleaves its enumeration calls, so the session's appends are
 /// never blocked by a waiting watcher). The reply is written to the conversation once, when the stream ends.
 /// </summary>
 internal sealed partial class PlanGrain(
@@ -23,6 +24,7 @@ internal sealed partial class PlanGrain(
 {
     // Volatile state: not persisted; gone on deactivation.
     private StreamLog? _log;                       // events of the current or last stream
+    private readonly StreamWatchers _watchers = new(time, options.Value.WatchLease, options.Value.MaxWatchers); // pushed-to clients
     private Reservation? _reserved;                  // a BeginTell whose Tell has not arrived yet
     private Guid? _starting;                         // the stream a running Tell is starting
     private IGrainTimer? _sessionCheck;
@@ -43,7 +45,7 @@ internal sealed partial class PlanGrain(
         if (state.RecordExists && state.State.Status == PlanStatus.Streaming && state.State.ActiveStreamId is { } streamId)
         {
             // The activation that ran this stream is gone (its silo died): the stream cannot continue.
-            SetLog(new StreamLog(streamId));
+            SetLog(NewLog(streamId));
             await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
             _ = GrainFactory.GetGrain<IStreamSessionGrain>(streamId).Stop();
         }
@@ -156,7 +158,7 @@ internal sealed partial class PlanGrain(
         state.State.LastError = null;
         state.State.StreamStartedBy = caller;
         state.State.StreamStartedAt = now;
-        SetLog(new StreamLog(streamId));
+        SetLog(NewLog(streamId));
         _log!.Add(StreamEventKind.Started);
         _sessionMisses = 0;
         _sessionCheck?.Dispose();
@@ -215,6 +217,43 @@ internal sealed partial class PlanGrain(
         }
         await foreach (var e in Follow(_log, 0, cancellationToken)) yield return e;
     }
+
+    public async Task<WatchLease> Subscribe(IStreamObserver observer, Guid streamId, long afterSeq)
+    {
+        var caller = await RequireMemberAsync();
+        ArgumentNullException.ThrowIfNull(observer);
+        if (streamId == Guid.Empty) streamId = _log?.StreamId ?? Guid.Empty;
+        var status = WatchStatusOf(streamId);
+        if (status == WatchStatus.NoStream) return new WatchLease(status, streamId, 0, _watchers.Lease);
+        var log = status == WatchStatus.Watching ? _log : null;
+        if (log is null || afterSeq < 0 || afterSeq > log.LastSeq) afterSeq = 0;
+        _watchers.Add(observer, caller, streamId, afterSeq);
+        if (log is not null) _watchers.Publish(log); // what is already there goes at once
+        return new WatchLease(status, streamId, log?.LastSeq ?? 0, _watchers.Lease);
+    }
+
+    public Task<WatchLease> Renew(IStreamObserver observer, long seenSeq)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        // Only the caller's own subscription, made after a membership check, can be renewed: no second check here.
+        var streamId = _watchers.Renew(observer, CallerContext.RequireAccount(), seenSeq, _log);
+        var status = streamId is { } id ? WatchStatusOf(id) : WatchStatus.NotSubscribed;
+        if (status == WatchStatus.NoStream) _watchers.Remove(observer, CallerContext.RequireAccount());
+        return Task.FromResult(new WatchLease(status, streamId ?? Guid.Empty, status == WatchStatus.Watching ? _log!.LastSeq : 0, _watchers.Lease));
+    }
+
+    public Task Unsubscribe(IStreamObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        _watchers.Remove(observer, CallerContext.RequireAccount());
+        return Task.CompletedTask;
+    }
+
+    private WatchStatus WatchStatusOf(Guid streamId) =>
+        streamId == Guid.Empty ? WatchStatus.NoStream
+        : _log?.StreamId == streamId ? WatchStatus.Watching
+        : _reserved?.StreamId == streamId || _starting == streamId ? WatchStatus.Pending
+        : WatchStatus.NoStream;
 
     private async IAsyncEnumerable<StreamEvent> Follow(StreamLog log, long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -317,7 +356,7 @@ internal sealed partial class PlanGrain(
         // Keep nothing of the plan in memory either: watchers still reading hold the old log until they finish.
         if (_log is { } old)
         {
-            SetLog(new StreamLog(old.StreamId));
+            SetLog(NewLog(old.StreamId));
             _log!.Add(StreamEventKind.Deleted, "the plan was deleted");
         }
         _reserved = null;
@@ -393,6 +432,8 @@ internal sealed partial class PlanGrain(
         if (_sessionMisses >= 2 && _log == log && !log.Ended)
             await EndStreamAsync(StreamEventKind.Error, "the stream was interrupted: the server running it stopped", 0, 0);
     }
+
+    private StreamLog NewLog(Guid streamId) => new(streamId, _watchers.Publish);
 
     private void SetLog(StreamLog log)
     {

@@ -11,6 +11,10 @@ public sealed class PlanOptions
     public int MaxContextItems { get; set; } = 1000;
     /// <summary>A watcher receives a heartbeat this often when nothing else happens.</summary>
     public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>How long a pushed watch (Subscribe) lives without its client renewing it (clients renew every second).</summary>
+    public TimeSpan WatchLease { get; set; } = TimeSpan.FromSeconds(3);
+    /// <summary>Most pushed watches at once on one plan.</summary>
+    public int MaxWatchers { get; set; } = 64;
     /// <summary>How often a streaming plan checks that its session is still alive.</summary>
     public TimeSpan SessionCheck { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -20,8 +20,8 @@ public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider
 {
     internal const string SourceKey = "plx-source";
 
-    // A watcher's enumeration sends one MoveNext per delivered batch (many per second per stream). Those
-    // continuations re-use a validation of the same session at most this old instead of a database round trip
+    // A watcher's enumeration sends one MoveNext per delivered batch (many per second per stream), a pushed watch
+    // one Renew per second. Those continuations re-use a validation of the same session at most this old instead of a database round trip
     // each (which cost more than relaying the chunk): a revoked session's running watch ends within this plus a
     // heartbeat. Every other call, including the call that starts an enumeration, always asks the database.
     internal static readonly TimeSpan ContinuationRecheck = TimeSpan.FromSeconds(1);
@@ -54,6 +54,7 @@ public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider
         var (method, continuation) = TargetOf(context);
         var rule = method?.GetCustomAttribute<ClientCallableAttribute>(inherit: true);
         if (rule is null && !continuation) Deny(context, "not-client-callable", "this call is not available to clients");
+        continuation |= rule is { Continuation: true };
         RequestContext.Set(SourceKey, context.SourceId?.ToString() ?? "unknown");
 
         if (rule is { Anonymous: true })

@@ -27,8 +27,8 @@ public sealed class PlanStreams(PlandexClient client)
     }
 
     /// <summary>
-    /// <see cref="TellAsync"/> and <see cref="WatchAsync"/> in one, faster to the first token: the watch is opened
-    /// (WatchStream) as soon as the stream is reserved, so it is in place when Tell returns instead of starting then.
+    /// <see cref="TellAsync"/> and <see cref="WatchAsync"/> in one, faster to the first token: the watch subscribes as
+    /// soon as the stream is reserved, so its events are pushed from the start without a round trip after Tell.
     /// Errors of the tell itself are thrown here, as by TellAsync; the returned events are those of WatchAsync.
     /// </summary>
     public async Task<IAsyncEnumerable<StreamEvent>> TellWatchingAsync(Guid planId, string prompt, string? baseUrlOverride = null,
@@ -36,7 +36,8 @@ public sealed class PlanStreams(PlandexClient client)
     {
         var plan = client.Plan(planId);
         var ticket = await plan.BeginTell();
-        var watch = new Attempt(plan.WatchStream(ticket.StreamId, ct).GetAsyncEnumerator(ct), start: true);
+        var watch = new PushedWatch(client, plan);
+        watch.Subscribe(ticket.StreamId, 0); // on its way while the key is sealed
         try
         {
             await plan.Tell(ticket.StreamId, prompt, Seal(ticket, baseUrlOverride, key));
@@ -46,7 +47,7 @@ public sealed class PlanStreams(PlandexClient client)
             await watch.DisposeAsync();
             throw;
         }
-        return Follow(planId, 0, watch, ct);
+        return Follow(watch, ticket.StreamId, 0, ct);
     }
 
     private static SealedKey Seal(StreamTicket ticket, string? baseUrlOverride, byte[]? key)
@@ -57,96 +58,150 @@ public sealed class PlanStreams(PlandexClient client)
             : Plandex.GrainInterfaces.Security.ProviderKeySeal.Seal(ticket.SessionPublicKey, ticket.StreamId, endpoint, key);
     }
 
+    /// <summary>The current (or last) stream's events after <paramref name="afterSeq"/>: replay, then live.</summary>
     public IAsyncEnumerable<StreamEvent> WatchAsync(Guid planId, long afterSeq = 0, CancellationToken ct = default) =>
-        Follow(planId, afterSeq, null, ct);
+        Follow(null, Guid.Empty, afterSeq, ct, planId);
 
-    private async IAsyncEnumerable<StreamEvent> Follow(Guid planId, long afterSeq, Attempt? first, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// The watch loop: puts pushed events in sequence (dropping repeats), renews the subscription every
+    /// <see cref="RenewEvery"/> (its answer is the heartbeat; events still missing by then are pushed again), and
+    /// subscribes again when the plan lost it (its silo died, the gateway changed). A renewal or subscription that
+    /// fails is retried until nothing was heard for <see cref="GiveUpAfter"/>; a refusal ends the watch at once.
+    /// </summary>
+    private async IAsyncEnumerable<StreamEvent> Follow(PushedWatch? watch, Guid streamId, long afterSeq,
+        [EnumeratorCancellation] CancellationToken ct, Guid planId = default)
     {
+        watch ??= new PushedWatch(client, client.Plan(planId));
         var seq = afterSeq;
-        var lastHeard = DateTime.UtcNow;
-        Guid? streamId = null;
-        while (true)
+        var ahead = new Dictionary<long, StreamEvent>();
+        var lastHeard = DateTime.UtcNow; // progress: an event in sequence, or a successful renewal
+        var ended = false;
+        try
         {
-            var attempt = first ?? new Attempt(client.Plan(planId).Watch(seq, ct).GetAsyncEnumerator(ct));
-            var reattachOnEnd = first is not null; // a WatchStream that ended early: the plain watch takes over
-            first = null;
-            try
+            if (!watch.Subscribing) watch.Subscribe(streamId, seq);
+            var lease = await watch.SubscribedAsync(SilenceLimit, GiveUpAfter, ct);
+            if (lease.Status == WatchStatus.NoStream) yield break;
+            streamId = lease.StreamId;
+            var renewEvery = lease.Lease / 3 < RenewEvery ? lease.Lease / 3 : RenewEvery;
+            var renewAt = DateTime.UtcNow + renewEvery;
+            var heardSinceRenewal = false;
+            while (true)
             {
-                while (true)
+                while (watch.Receiver.Arrived.TryRead(out var batch))
                 {
-                    var (ok, ev, failure) = await attempt.NextAsync(SilenceLimit, ct);
-                    if (failure is not null)
+                    foreach (var e in batch)
                     {
-                        if (failure is AccessDeniedException or InvalidRequestException || DateTime.UtcNow - lastHeard > GiveUpAfter) throw failure;
-                        break; // reconnect from seq
+                        if (e.StreamId != streamId) continue;
+                        // A terminal event is taken even from behind: a reloaded plan ends the stream at sequence 1.
+                        if (e.Seq > seq || (e.IsTerminal && !ahead.ContainsKey(e.Seq))) ahead[e.Seq > seq ? e.Seq : seq + 1] = e;
                     }
-                    if (!ok && reattachOnEnd) break;
-                    if (!ok) yield break;
-                    // A different stream id means the plan restarted: its log starts again at 1.
-                    if (streamId is { } known && ev!.StreamId != known && ev.Kind != StreamEventKind.Heartbeat) seq = 0;
-                    streamId ??= ev!.StreamId;
-                    if (ev!.Kind != StreamEventKind.Heartbeat)
-                    {
-                        if (ev.Seq <= seq && ev.StreamId == streamId && !ev.IsTerminal) continue; // already seen
-                        seq = ev.Seq;
-                        streamId = ev.StreamId;
-                    }
-                    // Only progress (a new event or a heartbeat) counts as hearing from the stream, so a loop of
-                    // failing re-attachments ends in an error instead of running forever.
-                    lastHeard = DateTime.UtcNow;
-                    yield return ev;
-                    if (ev.IsTerminal) yield break;
                 }
+                while (ahead.Remove(seq + 1, out var next))
+                {
+                    seq++;
+                    lastHeard = DateTime.UtcNow;
+                    heardSinceRenewal = true;
+                    yield return next;
+                    if (next.IsTerminal) { ended = true; yield break; }
+                }
+                var wait = renewAt - DateTime.UtcNow;
+                if (wait > TimeSpan.Zero)
+                {
+                    var ready = watch.Receiver.Arrived.WaitToReadAsync(ct);
+                    if (!ready.IsCompleted)
+                    {
+                        try { await ready.AsTask().WaitAsync(wait, ct); }
+                        catch (TimeoutException) { /* time to renew */ }
+                    }
+                    continue;
+                }
+                var (renewed, failure) = await watch.RenewAsync(seq, streamId, SilenceLimit, ct);
+                if (failure is not null)
+                {
+                    if (failure is AccessDeniedException or InvalidRequestException || DateTime.UtcNow - lastHeard > GiveUpAfter)
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+                    renewAt = DateTime.UtcNow + TimeSpan.FromMilliseconds(100); // the cluster is recovering: try again soon
+                    continue;
+                }
+                if (renewed!.Status == WatchStatus.NoStream) yield break; // the stream is gone (the plan was reloaded without it)
+                lastHeard = DateTime.UtcNow;
+                if (!heardSinceRenewal) yield return new StreamEvent(streamId, seq, StreamEventKind.Heartbeat);
+                heardSinceRenewal = false;
+                renewAt = DateTime.UtcNow + renewEvery;
             }
-            finally
-            {
-                await attempt.DisposeAsync();
-            }
-            await Task.Delay(100, ct);
+        }
+        finally
+        {
+            await watch.DisposeAsync(unsubscribe: !ended);
         }
     }
 
-    private sealed class Attempt(IAsyncEnumerator<StreamEvent> inner, bool start = false) : IAsyncDisposable
-    {
-        // start: the first MoveNext goes out now (the call is on its way while the caller does other work).
-        private ValueTask<bool>? _started = start ? Started(inner) : null;
+    /// <summary>How often a watch renews its subscription (also how soon it notices a lost connection or lost events).</summary>
+    public TimeSpan RenewEvery { get; init; } = TimeSpan.FromSeconds(1);
 
-        private static ValueTask<bool> Started(IAsyncEnumerator<StreamEvent> e)
+    /// <summary>One pushed watch: the receiver, its observer reference, and the subscription's calls.</summary>
+    private sealed class PushedWatch(PlandexClient client, IPlanGrain plan)
+    {
+        public StreamReceiver Receiver { get; } = new();
+        private IStreamObserver? _observer;
+        private Task<WatchLease>? _subscribing;
+        private Guid _streamId;
+        private long _afterSeq;
+
+        public bool Subscribing => _subscribing is not null;
+
+        private IStreamObserver Observer => _observer ??= client.Grains.CreateObjectReference<IStreamObserver>(Receiver);
+
+        public void Subscribe(Guid streamId, long afterSeq)
         {
-            var first = e.MoveNextAsync().AsTask();
-            _ = first.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-            return new ValueTask<bool>(first);
+            (_streamId, _afterSeq) = (streamId, afterSeq);
+            _subscribing = plan.Subscribe(Observer, streamId, afterSeq);
+            _ = _subscribing.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
         }
 
-        public async Task<(bool Ok, StreamEvent? Event, Exception? Failure)> NextAsync(TimeSpan silence, CancellationToken ct)
+        /// <summary>The subscription's answer; retried (transient failures) until <paramref name="giveUpAfter"/>.</summary>
+        public async Task<WatchLease> SubscribedAsync(TimeSpan silence, TimeSpan giveUpAfter, CancellationToken ct)
+        {
+            var since = DateTime.UtcNow;
+            while (true)
+            {
+                try { return await _subscribing!.WaitAsync(silence, ct); }
+                catch (Exception e) when (e is not (AccessDeniedException or InvalidRequestException or OperationCanceledException)
+                    && DateTime.UtcNow - since < giveUpAfter)
+                {
+                    await Task.Delay(100, ct);
+                    Subscribe(_streamId, _afterSeq);
+                }
+            }
+        }
+
+        public async Task<(WatchLease? Lease, Exception? Failure)> RenewAsync(long seenSeq, Guid streamId, TimeSpan silence, CancellationToken ct)
         {
             try
             {
-                // Events that arrived in one batch are ready at once: no silence timer for them.
-                var pending = _started ?? inner.MoveNextAsync();
-                _started = null;
-                if (pending.IsCompleted) return await pending ? (true, inner.Current, null) : (false, null, null);
-                var next = pending.AsTask();
-                try { await next.WaitAsync(silence, ct); }
-                catch (TimeoutException) when (!next.IsCompleted)
-                {
-                    _ = next.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-                    return (false, null, new TimeoutException("no event or heartbeat from the server"));
-                }
-                return await next ? (true, inner.Current, null) : (false, null, null);
+                var lease = await plan.Renew(Observer, seenSeq).WaitAsync(silence, ct);
+                if (lease.Status != WatchStatus.NotSubscribed) return (lease, null);
+                // The plan lost the subscription (reloaded, or the lease ran out while the client was cut off).
+                Subscribe(streamId, seenSeq);
+                return (await _subscribing!.WaitAsync(silence, ct), null);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
-            catch (Exception e) { return (false, null, e); }
+            catch (Exception e) { return (null, e); }
         }
 
-        public async ValueTask DisposeAsync()
+        public async ValueTask DisposeAsync(bool unsubscribe = true)
         {
-            if (_started is { } started) { _started = null; try { await started.AsTask().WaitAsync(TimeSpan.FromMilliseconds(200)); } catch (Exception) { } }
-            // The server side may be gone: do not wait long for it to acknowledge.
-            var dispose = inner.DisposeAsync().AsTask();
-            _ = dispose.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-            try { await dispose.WaitAsync(TimeSpan.FromMilliseconds(200)); }
-            catch (Exception) { /* nothing to release */ }
+            if (_observer is null) return;
+            if (unsubscribe)
+            {
+                // The server may be gone: do not wait long for it (the lease ends the subscription anyway).
+                var call = plan.Unsubscribe(_observer);
+                _ = call.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                try { await call.WaitAsync(TimeSpan.FromMilliseconds(200)); }
+                catch (Exception) { /* nothing to release */ }
+            }
+            client.Grains.DeleteObjectReference<IStreamObserver>(_observer);
+            _observer = null;
         }
     }
 }

@@ -24,12 +24,13 @@ public static class ProviderCall
     private const int ReadBufferSize = 16 * 1024;
 
     /// <summary>
-    /// Runs the call, writing batches of what the provider sent to <paramref name="events"/>; <paramref name="pace"/>
+    /// Runs the call, handing batches of what the provider sent to <paramref name="handOver"/> (awaited before the
+    /// next read's batch is handed over); <paramref name="pace"/>
     /// gives the shortest time between two batches once the reader has caught up with the provider (zero: no pacing),
     /// asked once per window.
     /// </summary>
     public static async Task RunAsync(ProviderConnectionPool pool, UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, ProviderRequest request,
-        ChannelWriter<WireEvent> events, TimeSpan stallTimeout, Func<TimeSpan> pace, CancellationToken ct)
+        Func<WireEvent, ValueTask> handOver, TimeSpan stallTimeout, Func<TimeSpan> pace, CancellationToken ct)
     {
         var uri = endpoint.BaseUrl;
         var body = wire.Body(request);
@@ -46,7 +47,7 @@ public static class ProviderCall
                 await WriteRequestAsync(connection.Stream, uri, wire, key, body, ct);
                 var (status, chunked, length, close) = await reader.ReadHeadAsync();
                 if (status is < 200 or > 299) throw new ProviderException(Describe(status));
-                await ReadEventsAsync(reader, chunked, length, wire, events, pace, ct);
+                await ReadEventsAsync(reader, chunked, length, wire, handOver, pace, ct);
                 reusable = !close && await reader.TryReadToEndAsync(chunked, length);
                 return;
             }
@@ -119,7 +120,7 @@ public static class ProviderCall
     private const int PacedBelowBytes = 16 * 1024;
 
     private static async Task ReadEventsAsync(ResponseReader reader, bool chunked, long length, IProviderWire wire,
-        ChannelWriter<WireEvent> events, Func<TimeSpan> pacing, CancellationToken ct)
+        Func<WireEvent, ValueTask> handOver, Func<TimeSpan> pacing, CancellationToken ct)
     {
         var pace = pacing();
         var line = new SseLineBuffer();
@@ -134,7 +135,7 @@ public static class ProviderCall
         {
             if (text.Length > 0 || prompt is not null || reply is not null)
             {
-                await events.WriteAsync(new WireEvent(text.Length > 0 ? text.ToString() : null, false, prompt, reply, null), ct);
+                await handOver(new WireEvent(text.Length > 0 ? text.ToString() : null, false, prompt, reply, null));
                 text.Clear();
                 prompt = reply = null;
                 sentAt = Stopwatch.GetTimestamp();

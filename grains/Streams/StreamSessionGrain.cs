@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Placement;
@@ -13,9 +12,9 @@ namespace Plandex.Grains.Streams;
 /// <summary>
 /// One stream: unseals the user's key, calls the provider, hands chunks to the plan, and when the stream ends for
 /// any reason wipes the key and deactivates. Not persistent; nothing about it outlives the activation.
-/// The provider is read on the thread pool into a channel, one batch per read, reads paced over
-/// <see cref="ProvidersOptions.BatchWindow"/> (the first text goes at once); batches are pushed to the plan from this
-/// grain's context, awaited, in order.
+/// The provider is read in this grain's context, one batch per read, reads paced over
+/// <see cref="ProvidersOptions.BatchWindow"/> (the first text goes at once); batches go from there to the plan in
+/// order, one Append in flight at a time (<see cref="PlanRelay"/>).
 /// </summary>
 // Random placement spreads provider connections over all silos, independent of where plans live.
 [RandomPlacement]
@@ -108,51 +107,22 @@ internal sealed partial class StreamSessionGrain(
 
     private async Task RunAsync(ResolvedEndpoint endpoint, ProviderRequest request, CancellationToken ct)
     {
-        var plan = GrainFactory.GetGrain<IPlanGrain>(_planId);
-        var channel = Channel.CreateUnbounded<WireEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var relay = new PlanRelay(GrainFactory.GetGrain<IPlanGrain>(_planId), this.GetPrimaryKey());
         var key = _key!;
         var wire = IProviderWire.For(request.Provider);
         var o = options.Value;
         var stall = o.StallTimeout;
         TimeSpan Pace() => o.BatchWindowFor(PlandexMetrics.ActiveSessions); // asked once per window: follows the load
-        var id = this.GetPrimaryKey();
-        var reader = Task.Run(async () =>
-        {
-            try { await ProviderCall.RunAsync(connections, key, endpoint, wire, request, channel.Writer, stall, Pace, ct); channel.Writer.TryComplete(); }
-            catch (Exception e) { channel.Writer.TryComplete(e); }
-        }, CancellationToken.None);
 
         var outcome = StreamEventKind.Finished;
         string? error = null;
-        int prompt = 0, reply = 0;
         try
         {
-            // The reader hands over one batch per socket read (paced over the batch window); whatever queued while
-            // the previous Append was in flight goes to the plan as one.
-            var batch = new System.Text.StringBuilder();
-            while (await channel.Reader.WaitToReadAsync(CancellationToken.None))
-            {
-                string? single = null;
-                while (channel.Reader.TryRead(out var e))
-                {
-                    if (e.Text is not null)
-                    {
-                        if (single is null && batch.Length == 0) single = e.Text;
-                        else
-                        {
-                            if (single is not null) { batch.Append(single); single = null; }
-                            batch.Append(e.Text);
-                        }
-                    }
-                    if (e.PromptTokens is { } p) prompt = p;
-                    if (e.ReplyTokens is { } r) reply = r;
-                }
-                var text = single ?? (batch.Length > 0 ? batch.ToString() : null);
-                batch.Clear();
-                if (text is null) continue;
-                await plan.Append(id, text);
-            }
-            await channel.Reader.Completion;
+            // The provider is read in this grain's context (its socket reads resume here), and each batch goes from
+            // the read straight to the plan: one hop per batch, not a thread-pool reader, a channel and a grain turn.
+            // Calls to the plan must come from grain context anyway: the authorization filter refuses any other.
+            await ProviderCall.RunAsync(connections, key, endpoint, wire, request, relay.HandOverAsync, stall, Pace, ct);
+            await relay.DrainAsync();
         }
         catch (OperationCanceledException)
         {
@@ -179,12 +149,12 @@ internal sealed partial class StreamSessionGrain(
         finally
         {
             _cancel?.Cancel();
-            await reader;
+            await relay.DrainAsync(swallow: true); // a batch still in flight lands before the end is reported
             Wipe(); // the key is gone before anyone hears the stream ended
             _running = false;
         }
         PlandexMetrics.StreamsEnded.Add(1, new KeyValuePair<string, object?>("outcome", outcome.ToString().ToLowerInvariant()));
-        try { await plan.Complete(this.GetPrimaryKey(), outcome, error, prompt, reply); }
+        try { await relay.Plan.Complete(this.GetPrimaryKey(), outcome, error, relay.PromptTokens, relay.ReplyTokens); }
         catch (Exception e) when (e is not OutOfMemoryException) { LogReportFailed(log, e.GetType().Name); }
         Finish();
     }

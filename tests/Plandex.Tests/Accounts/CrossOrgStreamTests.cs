@@ -23,6 +23,12 @@ public sealed class CrossOrgStreamTests
         var before = await w.Db.SnapshotAsync();
         await Assert.ThrowsAsync<AccessDeniedException>(async () => { await foreach (var _ in target.Watch(0)) { } });
         await Assert.ThrowsAsync<AccessDeniedException>(() => target.Describe());
+        // Pushed watches: subscribing is refused; renewing or dropping a subscription one does not hold does nothing.
+        var spy = new PushedWatchTests.RawObserver();
+        var spyRef = other.Grains.CreateObjectReference<IStreamObserver>(spy);
+        await Assert.ThrowsAsync<AccessDeniedException>(() => target.Subscribe(spyRef, Guid.Empty, 0));
+        Assert.Equal(WatchStatus.NotSubscribed, (await target.Renew(spyRef, 0)).Status);
+        await target.Unsubscribe(spyRef);
         await Assert.ThrowsAsync<AccessDeniedException>(() => target.BeginTell());
         await Assert.ThrowsAsync<AccessDeniedException>(() => target.Stop());
         await Assert.ThrowsAsync<AccessDeniedException>(() => target.Conversation());
@@ -35,6 +41,7 @@ public sealed class CrossOrgStreamTests
 
         var events = await StreamWorld.CollectAsync(owner, plan);
         Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        Assert.Empty(spy.Events); // nothing of the stream was pushed to the stranger
         Assert.DoesNotContain(events, e => e.Text == "injected");
         var after = await w.Db.SnapshotAsync();
         // The owner's stream itself wrote its reply meanwhile; nothing else changed.

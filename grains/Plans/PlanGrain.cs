@@ -29,6 +29,7 @@ internal sealed partial class PlanGrain(
     private Guid? _starting;                         // the stream a running Tell is starting
     private IGrainTimer? _sessionCheck;
     private int _sessionMisses;
+    private bool _appendedSinceCheck;              // the session proved itself alive since the last session check
     // The start-of-stream writes (user message, plan state) run while the first tokens flow; every later write or
     // read of the plan's rows awaits this first. Never faults: a failure is recorded in _startFailure and ends the
     // stream with an error.
@@ -377,6 +378,7 @@ internal sealed partial class PlanGrain(
         if (_log is not { Ended: false } log || log.StreamId != streamId || state.State.Status != PlanStatus.Streaming)
             throw new InvalidRequestException("this stream is no longer the plan's active stream");
         log.Add(StreamEventKind.Chunk, text);
+        _appendedSinceCheck = true;
         return Task.CompletedTask;
     }
 
@@ -424,6 +426,14 @@ internal sealed partial class PlanGrain(
     private async Task CheckSessionAsync(CancellationToken ct)
     {
         if (_log is not { Ended: false } log) return;
+        // A session that appended since the last check is alive: no probe (a thousand streams would otherwise cost
+        // a thousand probes a second). Only a session that has gone quiet is asked.
+        if (_appendedSinceCheck)
+        {
+            _appendedSinceCheck = false;
+            _sessionMisses = 0;
+            return;
+        }
         bool running;
         try { running = await GrainFactory.GetGrain<IStreamSessionGrain>(log.StreamId).IsRunning().WaitAsync(TimeSpan.FromSeconds(2), ct); }
         catch (Exception e) when (e is not OutOfMemoryException) { running = false; }

@@ -80,11 +80,13 @@ public sealed class PlanStreams(PlandexClient client)
         {
             if (!watch.Subscribing) watch.Subscribe(streamId, seq);
             var lease = await watch.SubscribedAsync(SilenceLimit, GiveUpAfter, ct);
-            if (lease.Status == WatchStatus.NoStream) yield break;
-            streamId = lease.StreamId;
+            if (lease.Status == WatchStatus.NoStream && streamId == Guid.Empty) yield break; // nothing to watch
+            var gone = lease.Status == WatchStatus.NoStream; // a known stream the plan does not have (see below)
+            if (!gone) streamId = lease.StreamId;
             var renewEvery = lease.Lease / 3 < RenewEvery ? lease.Lease / 3 : RenewEvery;
             var renewAt = DateTime.UtcNow + renewEvery;
             var heardSinceRenewal = false;
+            if (gone) renewAt = DateTime.UtcNow + TimeSpan.FromMilliseconds(300);
             while (true)
             {
                 while (watch.Receiver.Arrived.TryRead(out var batch))
@@ -123,7 +125,24 @@ public sealed class PlanStreams(PlandexClient client)
                     renewAt = DateTime.UtcNow + TimeSpan.FromMilliseconds(100); // the cluster is recovering: try again soon
                     continue;
                 }
-                if (renewed!.Status == WatchStatus.NoStream) yield break; // the stream is gone (the plan was reloaded without it)
+                if (renewed!.Status == WatchStatus.NoStream)
+                {
+                    // The plan was reloaded without this stream (its silo died, or Orleans briefly ran a second copy
+                    // of it while recovering from a lost silo). The end may still arrive: wait a moment, then take
+                    // the end from the plan's status instead of stopping without one.
+                    if (!gone) { gone = true; renewAt = DateTime.UtcNow + TimeSpan.FromMilliseconds(300); continue; }
+                    var (end, endFailure) = await watch.EndFromStatusAsync(streamId, seq, SilenceLimit, ct);
+                    if (end is null)
+                    {
+                        if (endFailure is AccessDeniedException or InvalidRequestException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(endFailure);
+                        renewAt = DateTime.UtcNow + TimeSpan.FromMilliseconds(300); // still streaming there: ask again
+                        continue;
+                    }
+                    ended = true;
+                    yield return end;
+                    yield break;
+                }
+                gone = false;
                 lastHeard = DateTime.UtcNow;
                 if (!heardSinceRenewal) yield return new StreamEvent(streamId, seq, StreamEventKind.Heartbeat);
                 heardSinceRenewal = false;
@@ -184,6 +203,27 @@ public sealed class PlanStreams(PlandexClient client)
                 // The plan lost the subscription (reloaded, or the lease ran out while the client was cut off).
                 Subscribe(streamId, seenSeq);
                 return (await _subscribing!.WaitAsync(silence, ct), null);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+            catch (Exception e) { return (null, e); }
+        }
+
+        /// <summary>A terminal event made from the plan's status, once the stream is no longer running; null while it is.</summary>
+        public async Task<(StreamEvent? End, Exception? Failure)> EndFromStatusAsync(Guid streamId, long seq, TimeSpan silence, CancellationToken ct)
+        {
+            try
+            {
+                var info = await plan.Describe().WaitAsync(silence, ct);
+                if (info.Status == PlanStatus.Streaming && info.ActiveStreamId == streamId) return (null, null);
+                var (kind, text) = info.ActiveStreamId != streamId
+                    ? (StreamEventKind.Error, "the stream ended while this watch was cut off; its reply is in the conversation")
+                    : info.Status switch
+                    {
+                        PlanStatus.Finished => (StreamEventKind.Finished, (string?)null),
+                        PlanStatus.Stopped => (StreamEventKind.Stopped, null),
+                        _ => (StreamEventKind.Error, info.LastError ?? "the stream ended with an error"),
+                    };
+                return (new StreamEvent(streamId, seq + 1, kind, text), null);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
             catch (Exception e) { return (null, e); }

@@ -435,7 +435,7 @@ internal static class StreamBenchmark
             string M(int c) => Median(steps.Select(x => x[c]).ToList()).ToString("N2", Inv);
             _notes.Add($"The start, step by step (medians of {steps.Count} sequential tells on fresh plans, each step awaited alone, so they add up to more than a pipelined tell): "
                 + $"any client call (`Describe`: session check in PostgreSQL, membership, round trip) {M(0)} ms; `BeginTell` (+ session activation and key pair) {M(1)} ms; "
-                + $"sealing the key on the client {M(2)} ms; `Tell` (+ unseal, provider connection opened) {M(3)} ms; then `Watch`'s first event {M(4)} ms and the first chunk {M(5)} ms after `Tell` returned.");
+                + $"sealing the key on the client {M(2)} ms; `Tell` (+ unseal, provider connection opened) {M(3)} ms; then the pull `Watch`'s first event {M(4)} ms and the first chunk {M(5)} ms after `Tell` returned.");
         }
 
         public void Ttft(List<double> full, List<double> direct, List<double> tell, string load)
@@ -448,7 +448,7 @@ internal static class StreamBenchmark
             _rows.Add($"| Time to first token, median ({f.Length} sequential streams) | {P(f, 50):N2} ms | {P(d, 50):N2} ms | +{addedMedian:N2} ms | ≤ +2 ms | {(addedMedian <= 2 ? "✅" : "❌")} | {load} |");
             _rows.Add($"| Time to first token, p99 | {P(f, 99):N2} ms | {P(d, 99):N2} ms | +{addedP99:N2} ms | – | | |");
             _notes.Add($"TTFT = from the call that starts the stream (client `TellWatchingAsync` / `HttpClient.SendAsync`) to the first chunk with text received; "
-                + $"added = full − direct of the same percentile. Of the full-path median, `TellWatchingAsync` (BeginTell, then WatchStream opened while the key is sealed and Tell runs) took {P(t, 50):N2} ms (p99 {P(t, 99):N2}).");
+                + $"added = full − direct of the same percentile. Of the full-path median, `TellWatchingAsync` (BeginTell, then Subscribe sent while the key is sealed and Tell runs; events are pushed) took {P(t, 50):N2} ms (p99 {P(t, 99):N2}).");
         }
 
         public void Concurrency(int n, ConcurrentResult s, ConcurrentResult d)

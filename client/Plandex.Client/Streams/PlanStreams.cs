@@ -135,6 +135,7 @@ public sealed class PlanStreams(PlandexClient client)
                     if (end is null)
                     {
                         if (endFailure is AccessDeniedException or InvalidRequestException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(endFailure);
+                        if (DateTime.UtcNow - lastHeard > GiveUpAfter) throw endFailure ?? new TimeoutException("the stream could not be found on the server again");
                         renewAt = DateTime.UtcNow + TimeSpan.FromMilliseconds(300); // still streaming there: ask again
                         continue;
                     }

@@ -112,4 +112,60 @@ public sealed class PushedWatchTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(WatchStatus.NotSubscribed, (await client.Plan(plan).Renew(observer, last)).Status);
         client.Grains.DeleteObjectReference<IStreamObserver>(observer);
     }
+
+    [Fact]
+    public async Task A_watch_of_a_session_signed_out_mid_stream_ends_refused_and_its_pushes_stop_while_the_stream_goes_on()
+    {
+        await using var owner = await _w.ClientAsync();
+        var plan = await _w.NewPlanAsync(owner, "stub-tokens=600-interval=25ms"); // about 15 s
+        // A second session of the same account (another device), which will sign out while watching.
+        await using var anonymous = await _w.Silos[0].ConnectAsync();
+        var code = await owner.Account(_w.Account.AccountId).CreateSignInCode();
+        var device = await anonymous.SignInWithCodeAsync(_w.Account.Email, code.Code);
+        await using var laptop = await _w.Silos[0].ConnectAsync(device.Token);
+
+        var stream = await _w.TellAsync(owner, plan);
+        var raw = new RawObserver();
+        var observer = laptop.Grains.CreateObjectReference<IStreamObserver>(raw);
+        await laptop.Plan(plan).Subscribe(observer, stream, 0);
+        using var stopRenewing = new CancellationTokenSource();
+        var renewing = Task.Run(async () =>
+        {
+            // Renewed every half second, as long as the server accepts it (and tried on after that).
+            while (!stopRenewing.IsCancellationRequested)
+            {
+                try { await laptop.Plan(plan).Renew(observer, 0); } catch (AccessDeniedException) { }
+                try { await Task.Delay(500, stopRenewing.Token); } catch (OperationCanceledException) { }
+            }
+        });
+        var seen = new List<StreamEvent>();
+        var watching = Task.Run(async () =>
+        {
+            await foreach (var e in laptop.Streams.WatchAsync(plan)) seen.Add(e);
+        });
+        await Task.Delay(1500);
+        Assert.False(watching.IsCompleted);
+
+        await laptop.Account(_w.Account.AccountId).SignOut();
+        var signedOut = DateTime.UtcNow;
+        // The library's watch hears "revoked" at its next renewal: a clear refusal, not a silent end.
+        var refused = await Assert.ThrowsAsync<AccessDeniedException>(() => watching.WaitAsync(TimeSpan.FromSeconds(10)));
+        var refusedAfter = DateTime.UtcNow - signedOut;
+        output.WriteLine($"watch refused {refusedAfter.TotalMilliseconds:N0} ms after sign-out: {refused.Message}");
+        Assert.True(refusedAfter < TimeSpan.FromSeconds(3), $"took {refusedAfter}");
+        // Pushes to the signed-out session stop once its renewals are refused and its lease lapses (≤ 1 s + 3 s).
+        await Task.Delay(TimeSpan.FromSeconds(4.5));
+        var countThen = raw.Events.Count;
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(countThen, raw.Events.Count);
+        await Assert.ThrowsAsync<AccessDeniedException>(() => laptop.Plan(plan).Renew(observer, 0));
+        stopRenewing.Cancel();
+        await renewing;
+
+        // The stream itself, watched by the owner's session, runs to its end.
+        var events = await StreamWorld.CollectAsync(owner, plan);
+        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        Assert.Equal(ProviderStubServer.ExpectedText(600), StreamWorld.Text(events));
+        Assert.True(raw.Events.Max(e => e.Seq) < events[^1].Seq, "the signed-out session must not get the rest of the stream");
+    }
 }

@@ -237,9 +237,10 @@ internal sealed partial class PlanGrain(
     {
         ArgumentNullException.ThrowIfNull(observer);
         // Only the caller's own subscription, made after a membership check, can be renewed: no second check here.
-        var streamId = _watchers.Renew(observer, CallerContext.RequireAccount(), seenSeq, _log);
+        var caller = CallerContext.RequireAccount();
+        var streamId = _watchers.Renew(observer, caller, seenSeq, _log);
         var status = streamId is { } id ? WatchStatusOf(id) : WatchStatus.NotSubscribed;
-        if (status == WatchStatus.NoStream) _watchers.Remove(observer, CallerContext.RequireAccount());
+        if (status == WatchStatus.NoStream) _watchers.Remove(observer, caller);
         return Task.FromResult(new WatchLease(status, streamId ?? Guid.Empty, status == WatchStatus.Watching ? _log!.LastSeq : 0, _watchers.Lease));
     }
 

@@ -16,7 +16,8 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
     private readonly record struct Entry(StreamEventKind Kind, int End, string? Text);
 
     private readonly List<Entry> _events = [];
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Made only when a pull watcher waits: pushed watches (the usual case) need no signal per event.
+    private TaskCompletionSource? _changed;
 
     public Guid StreamId { get; } = streamId;
     public long LastSeq => _events.Count;
@@ -36,8 +37,8 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
             _events.Add(new Entry(kind, Reply.Length, text));
         }
         var woken = _changed;
-        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        woken.TrySetResult();
+        _changed = null;
+        woken?.TrySetResult();
         added?.Invoke(this);
     }
 
@@ -53,7 +54,7 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
         }
     }
 
-    public Task Changed => _changed.Task;
+    public Task Changed => (_changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     private static bool IsTerminal(StreamEventKind kind) =>
         kind is StreamEventKind.Finished or StreamEventKind.Stopped or StreamEventKind.Error or StreamEventKind.Deleted;

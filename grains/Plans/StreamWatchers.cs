@@ -46,8 +46,9 @@ internal sealed class StreamWatchers(TimeProvider time, TimeSpan lease, int maxW
     /// </summary>
     public Guid? Renew(IStreamObserver observer, Guid account, long seenSeq, StreamLog? log)
     {
-        if (!_watchers.TryGetValue(observer.GetGrainId(), out var w) || w.Account != account) return null;
-        if (time.GetElapsedTime(w.RenewedAt) > lease) { _watchers.Remove(observer.GetGrainId()); return null; }
+        var id = observer.GetGrainId();
+        if (!_watchers.TryGetValue(id, out var w) || w.Account != account) return null;
+        if (time.GetElapsedTime(w.RenewedAt) > lease) { _watchers.Remove(id); return null; }
         w.RenewedAt = time.GetTimestamp();
         // Events pushed before the previous renewal had a whole interval to arrive: missing ones were lost (a
         // gateway changed, a connection dropped). Push them again; the client drops what it already has.

@@ -107,6 +107,10 @@ internal sealed partial class StreamSessionGrain(
 
     private async Task RunAsync(ResolvedEndpoint endpoint, ProviderRequest request, CancellationToken ct)
     {
+        // The Tell that started this read left its caller's call context (account, session hash, source) flowing
+        // here. Nothing from here on acts for a caller, so none of it rides along with every Append: it cost a copy
+        // of the context per batch each way. Async method: the Tell's own context is restored when this yields.
+        RequestContext.Clear();
         var relay = new PlanRelay(GrainFactory.GetGrain<IPlanGrain>(_planId), this.GetPrimaryKey());
         var key = _key!;
         var wire = IProviderWire.For(request.Provider);

@@ -60,7 +60,7 @@ public sealed class InProcessSilo : IAsyncDisposable
     public IReadOnlyList<string> Lines => _log.Lines.ToList();
 
     public static async Task<InProcessSilo> StartAsync(TestDatabase db, FakeTimeProvider clock,
-        IReadOnlyDictionary<string, string>? settings = null, string clusterId = "inproc")
+        IReadOnlyDictionary<string, string>? settings = null, string clusterId = "inproc", Action<ISiloBuilder>? extra = null)
     {
         var gateway = Ports.Free();
         var siloPort = Ports.Free();
@@ -104,6 +104,7 @@ public sealed class InProcessSilo : IAsyncDisposable
             // table refresh computes that tick from "now": a clock that jumps a day skips the tick it jumped over.
             // Real time never jumps; here every reminder stays loaded so a jump delivers what it passed.
             silo.Configure<ReminderOptions>(o => o.ReminderLoadingWindow = TimeSpan.FromDays(365));
+            extra?.Invoke(silo); // a test's own additions (e.g. a call filter that observes)
         });
         // After UseOrleans so these win over any default Orleans registers for the same keys (last one wins).
         foreach (var key in RuntimeClocks) builder.Services.AddKeyedSingleton(key, TimeProvider.System);

@@ -1,0 +1,47 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Plandex.Client.Connection;
+using Plandex.GrainInterfaces;
+using Plandex.ProviderStub;
+using Plandex.Tests.Infrastructure;
+
+namespace Plandex.Tests.Streams;
+
+/// <summary>
+/// The session relays the provider with no caller context: the account, session hash and source of the user who
+/// told stay in the Tell, and do not ride along with every batch the session hands to the plan.
+/// </summary>
+public sealed class RelayContextTests
+{
+    [Fact]
+    public async Task Batches_and_the_end_reach_the_plan_without_the_tellers_call_context()
+    {
+        var seen = new ConcurrentQueue<(string Method, string[] Keys)>();
+        await using var stub = await ProviderStubServer.StartAsync();
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow),
+            new Dictionary<string, string> { ["Providers:AllowLoopback"] = "true" },
+            extra: s => s.AddIncomingGrainCallFilter(async call =>
+            {
+                if (call.Request.GetInterfaceType() == typeof(IPlanGrain) && call.MethodName is nameof(IPlanGrain.Append) or nameof(IPlanGrain.Complete))
+                    seen.Enqueue((call.MethodName, RequestContext.Keys.ToArray()));
+                await call.Invoke();
+            }));
+
+        await using var anon = await silo.ConnectAsync();
+        var me = await anon.SignUpAsync(new SignUpRequest("relay@example.com", "Relay"));
+        await using var client = await silo.ConnectAsync(me.Token);
+        var planId = (await client.Org(me.OrgId).CreatePlan("relay")).PlanId;
+        await client.Plan(planId).SetModel(new ModelSettings("openai", "stub-tokens=40"));
+        var events = new List<StreamEvent>();
+        var endpoint = stub.BaseUrl.ToString().TrimEnd('/') + "/v1";
+        await foreach (var e in await client.Streams.TellWatchingAsync(planId, "hello", endpoint, "sk-relay-context"u8.ToArray())) events.Add(e);
+
+        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        Assert.Equal(ProviderStubServer.ExpectedText(40), StreamWorld.Text(events));
+        Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Append));
+        Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Complete));
+        Assert.All(seen, c => Assert.Empty(c.Keys));
+    }
+}

@@ -23,7 +23,7 @@ internal static class StreamBenchmark
     {
         public bool Runs(string part) => Only is null || Only.Contains(part);
         public int ThroughputTokens => Quick ? 5_000 : 20_000;
-        public int ThroughputReps => Reps ?? (Quick ? 2 : 5);
+        public int ThroughputReps => Reps ?? (Quick ? 2 : 9);
         public int TtftStreams => Quick ? 50 : 200;
         public int PacedTokens => Quick ? 250 : 1_000; // 50 tokens/s: 20 s streams (5 s with --quick)
         public string PacedModel => $"stub-tokens={PacedTokens}-interval=20ms";
@@ -159,22 +159,28 @@ internal static class StreamBenchmark
         // ---- 1. single-stream throughput
         if (o.Runs("throughput"))
         {
-            StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after 2 warm-ups");
+            // Warm-up: a fresh silo, stub and driver still run tier-0 code and re-compile hot methods for a few
+            // seconds (a profile of 2 warm-ups showed JIT taking a quarter of the driver's and the silo's CPU during
+            // the reps); a long-running silo does not. Both paths get the same warm-up, then a pause for the
+            // background compilations to finish.
+            const int warmUps = 20;
+            StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after {warmUps} warm-ups");
             var fastModel = $"stub-tokens={o.ThroughputTokens}";
             // A fresh plan per run: a plan's conversation grows with every reply and goes into the next request,
             // while the direct reader always sends one message (same request on both sides).
-            var fastPlans = await Plans(o.ThroughputReps + 2, fastModel);
+            var fastPlans = await Plans(o.ThroughputReps + warmUps, fastModel);
             var fullTps = new List<double>();
             var directTps = new List<double>();
             var fullRelay = new List<double>();
             var directRelay = new List<double>();
             var fullTell = new List<double>();
             var load1 = StreamHarness.LoadAverage();
-            for (var rep = -2; rep < o.ThroughputReps; rep++)
+            for (var rep = -warmUps; rep < o.ThroughputReps; rep++)
             {
+                if (rep == 0) await Task.Delay(TimeSpan.FromSeconds(2), ct);
                 var d = await direct.ReadAsync(fastModel, null, ct);
                 Require(d.Done && d.Tokens == o.ThroughputTokens, $"direct read got {d.Tokens} tokens");
-                var f = await full.RunAsync(fastPlans[rep + 2], null, ct);
+                var f = await full.RunAsync(fastPlans[rep + warmUps], null, ct);
                 Require(f.Outcome == StreamEventKind.Finished && f.Tokens == o.ThroughputTokens, $"full path: {f.Outcome} {f.Tokens} tokens {f.Error}");
                 if (rep < 0) continue;
                 directTps.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.StartTicks));

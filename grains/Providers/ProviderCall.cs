@@ -276,7 +276,9 @@ public static class ProviderCall
         /// <summary>Bytes read from the socket so far.</summary>
         public long TotalRead { get; private set; }
 
-        private async Task<bool> FillAsync()
+        // ValueTask here and below: while the buffer holds what is asked for, these complete at once, and a paced or
+        // fast stream calls them several times per token (chunk size line, CRLF): no Task allocated per call.
+        private async ValueTask<bool> FillAsync()
         {
             if (BeforeRead is { } before) await before();
             if (_buffer.Length < ReadBufferSize && (LastReadFilled || _end - _start == _buffer.Length)) Grow();
@@ -326,7 +328,7 @@ public static class ProviderCall
         }
 
         // Chunk framing is read on bytes (one size line and one CRLF per provider flush: no strings for them).
-        private async Task<int> LineEndAsync()
+        private async ValueTask<int> LineEndAsync()
         {
             while (true)
             {
@@ -336,9 +338,9 @@ public static class ProviderCall
             }
         }
 
-        private async Task SkipLineAsync() => _start = await LineEndAsync() + 1;
+        private async ValueTask SkipLineAsync() => _start = await LineEndAsync() + 1;
 
-        private async Task<long> ReadChunkSizeAsync()
+        private async ValueTask<long> ReadChunkSizeAsync()
         {
             var end = await LineEndAsync();
             var digits = _buffer.AsSpan(_start, end - _start);
@@ -418,7 +420,7 @@ public static class ProviderCall
             await SkipTrailersAsync();
         }
 
-        private async Task SkipAsync(long count)
+        private async ValueTask SkipAsync(long count)
         {
             while (count > 0)
             {
@@ -430,7 +432,7 @@ public static class ProviderCall
         }
 
         // Trailer lines after the closing chunk, up to and including the empty line that ends the message.
-        private async Task SkipTrailersAsync()
+        private async ValueTask SkipTrailersAsync()
         {
             while (true)
             {

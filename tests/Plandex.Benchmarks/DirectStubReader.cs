@@ -1,17 +1,20 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 
 namespace Plandex.Benchmarks;
 
 /// <summary>
-/// The reference: the same stub read by a plain HttpClient on loopback, SSE parsed line by line (OpenAI wire).
+/// The reference: the same stub read by a plain HttpClient on loopback, SSE parsed line by line (OpenAI wire), each
+/// event's JSON read with Utf8JsonReader and its text collected: what a CLI calling the provider itself must do to
+/// show the reply (until 2026-11-27 it only searched for the content key; see PERF-NOTES, fifth session).
 /// A "chunk" here is one socket read that delivered at least one token, the closest analogue of a StreamEvent.
 /// </summary>
 internal sealed class DirectStubReader(Uri stubBase, byte[] key)
 {
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
-    private static readonly byte[] ContentKey = "\"content\":\""u8.ToArray();
+    private static readonly byte[] ContentKey = "content"u8.ToArray();
     private static readonly byte[] Done = "[DONE]"u8.ToArray();
 
     private readonly HttpClient _http = new(new SocketsHttpHandler
@@ -41,6 +44,7 @@ internal sealed class DirectStubReader(Uri stubBase, byte[] key)
         await using var stream = await response.Content.ReadAsStreamAsync(ct);
 
         var buffer = new byte[16 * 1024];
+        var text = new StringBuilder();
         int filled = 0, tokens = 0;
         long first = 0, last = 0;
         var done = false;
@@ -63,8 +67,7 @@ internal sealed class DirectStubReader(Uri stubBase, byte[] key)
                 if (!line.StartsWith(DataPrefix)) continue;
                 var data = line[DataPrefix.Length..];
                 if (data.SequenceEqual(Done)) { done = true; break; }
-                var at = data.IndexOf(ContentKey);
-                if (at >= 0 && data.Length > at + ContentKey.Length && data[at + ContentKey.Length] != (byte)'"') tokens++;
+                if (AppendContent(data, text)) tokens++;
             }
             if (consumed > 0)
             {
@@ -79,5 +82,21 @@ internal sealed class DirectStubReader(Uri stubBase, byte[] key)
             }
         }
         return new Result(tokens, done, start, first, last, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Reads the event's whole JSON; appends every non-empty "content" string. True if it had text.</summary>
+    private static bool AppendContent(ReadOnlySpan<byte> json, StringBuilder text)
+    {
+        var r = new Utf8JsonReader(json);
+        var had = false;
+        Span<char> chars = stackalloc char[256];
+        while (r.Read())
+        {
+            if (r.TokenType != JsonTokenType.PropertyName || !r.ValueTextEquals(ContentKey)) continue;
+            if (!r.Read() || r.TokenType != JsonTokenType.String || r.ValueSpan.Length is 0 or > 256) continue;
+            text.Append(chars[..r.CopyString(chars)]);
+            had = true;
+        }
+        return had;
     }
 }

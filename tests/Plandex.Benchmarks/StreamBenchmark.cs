@@ -159,12 +159,13 @@ internal static class StreamBenchmark
         // ---- 1. single-stream throughput
         if (o.Runs("throughput"))
         {
-            // Warm-up: a fresh silo, stub and driver still run tier-0 code and re-compile hot methods for a few
-            // seconds (a profile of 2 warm-ups showed JIT taking a quarter of the driver's and the silo's CPU during
-            // the reps); a long-running silo does not. Both paths get the same warm-up, then a pause for the
-            // background compilations to finish.
-            const int warmUps = 20;
-            StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after {warmUps} warm-ups");
+            // Warm-up: a fresh silo, stub and driver run tier-0 code and re-compile hot methods for the first 5–6 s
+            // of reps (dotnet-counters: 200–400 methods a second in each process, under 40 after 6 s; a profile
+            // after 2 warm-ups showed JIT taking a third of a core in the driver alone). A long-running silo does
+            // not, so both paths warm up for 8 s (at most 100 reps), then pause for the last compilations.
+            const int warmUps = 100;
+            var warmFor = TimeSpan.FromSeconds(o.Quick ? 1 : 8);
+            StreamHarness.Log($"1. single-stream throughput: {o.ThroughputTokens} tokens, interval 0, {o.ThroughputReps} reps after {warmFor.TotalSeconds:N0} s of warm-up reps");
             var fastModel = $"stub-tokens={o.ThroughputTokens}";
             // A fresh plan per run: a plan's conversation grows with every reply and goes into the next request,
             // while the direct reader always sends one message (same request on both sides).
@@ -175,9 +176,15 @@ internal static class StreamBenchmark
             var directRelay = new List<double>();
             var fullTell = new List<double>();
             var load1 = StreamHarness.LoadAverage();
+            var warming = Stopwatch.StartNew();
             for (var rep = -warmUps; rep < o.ThroughputReps; rep++)
             {
-                if (rep == 0) await Task.Delay(TimeSpan.FromSeconds(2), ct);
+                if (rep < 0 && warming.Elapsed > warmFor) rep = 0;
+                if (rep == 0 && warming.IsRunning)
+                {
+                    warming.Stop();
+                    await Task.Delay(TimeSpan.FromSeconds(2), ct);
+                }
                 var d = await direct.ReadAsync(fastModel, null, ct);
                 Require(d.Done && d.Tokens == o.ThroughputTokens, $"direct read got {d.Tokens} tokens");
                 var f = await full.RunAsync(fastPlans[rep + warmUps], null, ct);
@@ -198,17 +205,22 @@ internal static class StreamBenchmark
         // ---- 2. time to first token
         if (o.Runs("ttft"))
         {
-            StreamHarness.Log($"2. time to first token: {o.TtftStreams} sequential short streams (after 20 warm-ups)");
+            // Warm-up as for throughput (JIT settles after 5–6 s of activity), unless the throughput part just did it.
+            const int ttftWarmUps = 300;
+            var ttftWarmFor = TimeSpan.FromSeconds(o.Quick || o.Runs("throughput") ? 0.5 : 8);
+            StreamHarness.Log($"2. time to first token: {o.TtftStreams} sequential short streams (after {ttftWarmFor.TotalSeconds:N1} s of warm-ups)");
             const string shortModel = "stub-tokens=3";
-            var shortPlans = await Plans(o.TtftStreams + 20, shortModel); // fresh plans: see throughput
+            var shortPlans = await Plans(o.TtftStreams + ttftWarmUps, shortModel); // fresh plans: see throughput
             var fullTtft = new List<double>();
             var directTtft = new List<double>();
             var tellMs = new List<double>();
             var load2 = StreamHarness.LoadAverage();
-            for (var i = -20; i < o.TtftStreams; i++)
+            var ttftWarming = Stopwatch.StartNew();
+            for (var i = -ttftWarmUps; i < o.TtftStreams; i++)
             {
+                if (i < 0 && ttftWarming.Elapsed > ttftWarmFor) i = 0;
                 var d = await direct.ReadAsync(shortModel, null, ct);
-                var f = await full.RunAsync(shortPlans[i + 20], null, ct);
+                var f = await full.RunAsync(shortPlans[i + ttftWarmUps], null, ct);
                 Require(f.Outcome == StreamEventKind.Finished && f.Tokens == 3, $"short stream: {f.Outcome} {f.Error}");
                 if (i < 0) continue;
                 directTtft.Add(Ms(d.FirstTokenTicks - d.StartTicks));

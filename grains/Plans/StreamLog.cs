@@ -4,8 +4,8 @@ namespace Plandex.Grains.Plans;
 
 /// <summary>
 /// The events of the plan's current (or last) stream, held in memory for watchers: sequence number n is at
-/// index n-1. Appending wakes every waiting watcher at once and calls <c>added</c> (which pushes the event). Not persisted; gone on deactivation (the reply
-/// itself is stored in the conversation when the stream ends).
+/// index n-1. Appending wakes every waiting watcher at once and calls <c>added</c> (which pushes the event).
+/// Not persisted; gone on deactivation (the reply itself is stored in the conversation when the stream ends).
 /// Compact: a chunk's text lives once, in <see cref="Reply"/>; an event is a 16-byte entry (kind, end offset,
 /// text only for non-chunk events), and the <see cref="StreamEvent"/> is built when a watcher reads it.
 /// (One object + one string per chunk cost ~100 bytes each: ~60 KB per 1,000-token stream, kept until the plan

@@ -17,6 +17,7 @@ namespace Plandex.Grains.Plans;
 internal sealed partial class PlanGrain(
     [PersistentState("plan")] IPersistentState<PlanState> state,
     PlanStore store,
+    Streams.LocalPlanInboxes inboxes,
     Retention.DeletionStore deletions,
     IOptions<PlanOptions> options,
     TimeProvider time,
@@ -24,6 +25,7 @@ internal sealed partial class PlanGrain(
 {
     // Volatile state: not persisted; gone on deactivation.
     private StreamLog? _log;                       // events of the current or last stream
+    private Streams.PlanInbox? _inbox;             // where the running stream's session posts, when on this silo
     private readonly StreamWatchers _watchers = new(time, options.Value.WatchLease, options.Value.MaxWatchers); // pushed-to clients
     private Reservation? _reserved;                  // a BeginTell whose Tell has not arrived yet
     private Guid? _starting;                         // the stream a running Tell is starting
@@ -39,6 +41,12 @@ internal sealed partial class PlanGrain(
     private TaskCompletionSource _streamChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Guid Id => this.GetPrimaryKey();
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken ct)
+    {
+        _inbox?.Close(); // a session still posting hears the plan is gone, as an Append would
+        return Task.CompletedTask;
+    }
 
     public override async Task OnActivateAsync(CancellationToken ct)
     {
@@ -141,16 +149,29 @@ internal sealed partial class PlanGrain(
         var history = time.GetElapsedTime(r.ReservedAt) < HistoryReuse && !r.History.IsFaulted ? r.History : LoadHistoryAsync();
         var request = BuildRequest(streamId, await history, userMessage);
         var session = GrainFactory.GetGrain<IStreamSessionGrain>(streamId);
+        // Offered only while Start runs: a session activated on this silo takes it; one elsewhere sends Appends.
+        var inbox = new Streams.PlanInbox(GrainContext, streamId, AddChunk);
+        inboxes.Offer(inbox);
         try
         {
             await session.Start(request, key);
         }
         catch (InvalidRequestException e)
         {
+            inbox.Close();
             state.State.Status = PlanStatus.Error;
             state.State.LastError = e.Message;
             await state.WriteStateAsync();
             throw;
+        }
+        catch
+        {
+            inbox.Close();
+            throw;
+        }
+        finally
+        {
+            inboxes.Withdraw(inbox);
         }
 
         state.State.MessageCount = (int)userMessage.Seq;
@@ -161,9 +182,13 @@ internal sealed partial class PlanGrain(
         state.State.StreamStartedAt = now;
         SetLog(NewLog(streamId));
         _log!.Add(StreamEventKind.Started);
+        _inbox?.Close();
+        _inbox = inbox;
+        inbox.Open(); // batches the session posted while this Tell ran land now, after Started
         _sessionMisses = 0;
         _sessionCheck?.Dispose();
-        _sessionCheck = this.RegisterGrainTimer(CheckSessionAsync, options.Value.SessionCheck, options.Value.SessionCheck);
+        // Keeps the plan active while its stream runs: a session posting to the inbox sends the plan no messages.
+        _sessionCheck = this.RegisterGrainTimer(CheckSessionAsync, new GrainTimerCreationOptions(options.Value.SessionCheck, options.Value.SessionCheck) { KeepAlive = true });
         // Not awaited: the first tokens need not wait for the database (it cost 1–6 ms of every time to first token).
         _startFailure = null;
         _startWrite = RecordStartAsync(session, userMessage);
@@ -341,6 +366,7 @@ internal sealed partial class PlanGrain(
         if (!state.RecordExists) return null; // already gone: erasing twice changes nothing
         var orgId = state.State.OrgId;
         var startWrite = _startWrite;
+        CloseInbox();
         if (_log is { Ended: false } running)
         {
             _sessionCheck?.Dispose();
@@ -376,11 +402,23 @@ internal sealed partial class PlanGrain(
 
     public Task Append(Guid streamId, string text)
     {
-        if (_log is not { Ended: false } log || log.StreamId != streamId || state.State.Status != PlanStatus.Streaming)
-            throw new InvalidRequestException("this stream is no longer the plan's active stream");
+        if (!AddChunk(streamId, text)) throw new InvalidRequestException("this stream is no longer the plan's active stream");
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A batch from the session (an Append, or posted to the inbox); false when this stream is not running.</summary>
+    private bool AddChunk(Guid streamId, string text)
+    {
+        if (_log is not { Ended: false } log || log.StreamId != streamId || state.State.Status != PlanStatus.Streaming) return false;
         log.Add(StreamEventKind.Chunk, text);
         _appendedSinceCheck = true;
-        return Task.CompletedTask;
+        return true;
+    }
+
+    private void CloseInbox()
+    {
+        _inbox?.Close();
+        _inbox = null;
     }
 
     public async Task Complete(Guid streamId, StreamEventKind outcome, string? error, int promptTokens, int replyTokens)
@@ -392,6 +430,7 @@ internal sealed partial class PlanGrain(
     private async Task EndStreamAsync(StreamEventKind outcome, string? error, int promptTokens, int replyTokens)
     {
         var stream = _log!;
+        CloseInbox(); // nothing lands after the reply is taken for storing
         _sessionCheck?.Dispose();
         _sessionCheck = null;
         await _startWrite; // the state row written at the start must not race (or overwrite) this one

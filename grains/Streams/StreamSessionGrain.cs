@@ -14,13 +14,15 @@ namespace Plandex.Grains.Streams;
 /// any reason wipes the key and deactivates. Not persistent; nothing about it outlives the activation.
 /// The provider is read in this grain's context, one batch per read, reads paced over
 /// <see cref="ProvidersOptions.BatchWindow"/> (the first text goes at once); batches go from there to the plan in
-/// order, one Append in flight at a time (<see cref="PlanRelay"/>).
+/// order (<see cref="PlanRelay"/>): posted to its <see cref="PlanInbox"/> when the plan is on this silo, otherwise
+/// one Append in flight at a time.
 /// </summary>
 // Random placement spreads provider connections over all silos, independent of where plans live.
 [RandomPlacement]
 internal sealed partial class StreamSessionGrain(
     EndpointPolicy endpoints,
     ProviderConnectionPool connections,
+    LocalPlanInboxes inboxes,
     IOptions<ProvidersOptions> options,
     IOptions<ScanControlOptions> scanControl,
     ILogger<StreamSessionGrain> log) : Grain, IStreamSessionGrain
@@ -87,7 +89,8 @@ internal sealed partial class StreamSessionGrain(
         _cancel = new CancellationTokenSource(options.Value.MaxStreamDuration);
         PlandexMetrics.StreamsStarted.Add(1);
         LogRunning(log, this.GetPrimaryKey(), _planId);
-        _ = RunAsync(endpoint, request, _cancel.Token);
+        // A plan on this silo offered its inbox for the length of this call: batches then skip the Append message.
+        _ = RunAsync(endpoint, request, inboxes.Take(this.GetPrimaryKey()), _cancel.Token);
     }
 
     public Task Stop()
@@ -105,13 +108,13 @@ internal sealed partial class StreamSessionGrain(
         return Task.FromResult(_running);
     }
 
-    private async Task RunAsync(ResolvedEndpoint endpoint, ProviderRequest request, CancellationToken ct)
+    private async Task RunAsync(ResolvedEndpoint endpoint, ProviderRequest request, PlanInbox? inbox, CancellationToken ct)
     {
         // The Tell that started this read left its caller's call context (account, session hash, source) flowing
         // here. Nothing from here on acts for a caller, so none of it rides along with every Append: it cost a copy
         // of the context per batch each way. Async method: the Tell's own context is restored when this yields.
         RequestContext.Clear();
-        var relay = new PlanRelay(GrainFactory.GetGrain<IPlanGrain>(_planId), this.GetPrimaryKey());
+        var relay = new PlanRelay(GrainFactory.GetGrain<IPlanGrain>(_planId), this.GetPrimaryKey(), inbox);
         var key = _key!;
         var wire = IProviderWire.For(request.Provider);
         var o = options.Value;

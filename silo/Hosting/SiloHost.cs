@@ -175,6 +175,7 @@ internal static class SiloHost
         services.AddSingleton(Options.Create(settings.Providers));
         services.AddSingleton<EndpointPolicy>();
         services.AddSingleton<ProviderConnectionPool>();
+        services.AddSingleton<LocalPlanInboxes>();
         services.AddSingleton<PlanStore>();
         services.AddSingleton(Options.Create(settings.ScanControl));
         services.AddSingleton<AccountStore>();

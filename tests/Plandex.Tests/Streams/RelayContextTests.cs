@@ -9,25 +9,32 @@ using Plandex.Tests.Infrastructure;
 namespace Plandex.Tests.Streams;
 
 /// <summary>
-/// The session relays the provider with no caller context: the account, session hash and source of the user who
-/// told stay in the Tell, and do not ride along with every batch the session hands to the plan.
+/// How the session hands batches to its plan. On the plan's silo they are posted to the plan's inbox: no
+/// <c>Append</c> message at all. Otherwise (forced here on one silo) they go as <c>Append</c>s, which carry no
+/// caller context: the account, session hash and source of the user who told stay in the Tell.
 /// </summary>
 public sealed class RelayContextTests
 {
-    [Fact]
-    public async Task Batches_and_the_end_reach_the_plan_without_the_tellers_call_context()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Batches_and_the_end_reach_the_plan_without_messages_or_the_tellers_call_context(bool inbox)
     {
         var seen = new ConcurrentQueue<(string Method, string[] Keys)>();
         await using var stub = await ProviderStubServer.StartAsync();
         await using var db = await TestDatabase.CreateAsync();
         await using var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow),
             new Dictionary<string, string> { ["Providers:AllowLoopback"] = "true" },
-            extra: s => s.AddIncomingGrainCallFilter(async call =>
+            extra: s =>
             {
-                if (call.Request.GetInterfaceType() == typeof(IPlanGrain) && call.MethodName is nameof(IPlanGrain.Append) or nameof(IPlanGrain.Complete))
-                    seen.Enqueue((call.MethodName, RequestContext.Keys.ToArray()));
-                await call.Invoke();
-            }));
+                if (!inbox) s.Services.AddSingleton(new Plandex.Grains.Streams.LocalPlanInboxes { IgnoreOffers = true }); // registered last: wins
+                s.AddIncomingGrainCallFilter(async call =>
+                {
+                    if (call.Request.GetInterfaceType() == typeof(IPlanGrain) && call.MethodName is nameof(IPlanGrain.Append) or nameof(IPlanGrain.Complete))
+                        seen.Enqueue((call.MethodName, RequestContext.Keys.ToArray()));
+                    await call.Invoke();
+                });
+            });
 
         await using var anon = await silo.ConnectAsync();
         var me = await anon.SignUpAsync(new SignUpRequest("relay@example.com", "Relay"));
@@ -40,7 +47,8 @@ public sealed class RelayContextTests
 
         Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
         Assert.Equal(ProviderStubServer.ExpectedText(40), StreamWorld.Text(events));
-        Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Append));
+        if (inbox) Assert.DoesNotContain(seen, c => c.Method == nameof(IPlanGrain.Append));
+        else Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Append));
         Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Complete));
         Assert.All(seen, c => Assert.Empty(c.Keys));
     }

@@ -7,17 +7,28 @@ namespace Plandex.Grains.Streams;
 /// The plan's end of a stream whose session runs on the plan's own silo. The session posts each batch here, and the
 /// batch is added to the plan's log by a work item on the plan's activation (its scheduler: one thread at a time
 /// with the plan's other work) instead of an <c>Append</c> message and its response, which cost about a quarter of
-/// the silo's CPU at 1,000 streams. Batches posted while one is waiting merge into it. Holds reply text only: no
-/// key, no caller identity. A session on another silo never sees this and uses <c>Append</c>.
+/// the silo's CPU at 1,000 streams. Batches posted while one is waiting merge into it, and deliveries are at
+/// least <see cref="MinInterval"/> apart: a provider faster than the relay is handed on in a few large batches, not
+/// one per socket read (each batch is a push to every watcher). Holds reply text only: no key, no caller identity.
+/// A session on another silo never sees this and uses <c>Append</c> (whose round trip merges batches the same way).
 /// </summary>
 internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, string, bool> add)
 {
+    /// <summary>
+    /// Set by the session before it posts: half its shortest batch window, so a paced stream's batches (at least a
+    /// window apart) are never held back; only a provider faster than the relay is.
+    /// </summary>
+    public TimeSpan MinInterval { get; set; }
+
     private readonly Lock _gate = new();
     private readonly StringBuilder _waiting = new(); // guarded by _gate
     private bool _queued;                            // a delivery is queued on the plan; guarded by _gate
     private bool _open;                              // the plan's log for this stream exists; guarded by _gate
     private bool _closed;                            // the plan takes nothing more; guarded by _gate
     private TaskCompletionSource? _drained;          // guarded by _gate
+    private long _lastDelivery;                      // timestamp; guarded by _gate
+    private Timer? _later;                           // queues a delivery held back by MinInterval; guarded by _gate
+    private bool _held;                              // the queued delivery waits for _later; guarded by _gate
 
     public Guid StreamId => streamId;
 
@@ -27,11 +38,32 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
         lock (_gate)
         {
             if (_closed) throw Refused();
+            if (text.Length == 0) return;
             _waiting.Append(text);
             if (_queued || !_open) return;
             _queued = true;
+            var wait = MinInterval - System.Diagnostics.Stopwatch.GetElapsedTime(_lastDelivery);
+            if (wait > TimeSpan.Zero)
+            {
+                _held = true;
+                (_later ??= new Timer(static s => ((PlanInbox)s!).Release(), this, Timeout.Infinite, Timeout.Infinite)).Change(wait, Timeout.InfiniteTimeSpan);
+                return;
+            }
         }
-        plan.Scheduler.QueueAction(static s => ((PlanInbox)s!).Deliver(), this);
+        Queue();
+    }
+
+    private void Queue() => plan.Scheduler.QueueAction(static s => ((PlanInbox)s!).Deliver(), this);
+
+    // The held delivery goes now (its time came, or the stream ended and nothing more will merge into it).
+    private void Release()
+    {
+        lock (_gate)
+        {
+            if (!_held || _closed) return;
+            _held = false;
+        }
+        Queue();
     }
 
     /// <summary>Called by the plan, in its own turn, once its log for this stream exists: what waits lands now.</summary>
@@ -55,6 +87,7 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
         {
             _closed = true;
             _waiting.Clear();
+            _later?.Dispose();
             drained = _drained;
             _drained = null;
         }
@@ -71,6 +104,7 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
             if (_waiting.Length == 0 && !_queued) return;
             wait = (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
+        Release();
         await wait;
         lock (_gate) if (_closed) throw Refused();
     }
@@ -84,6 +118,7 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
             _queued = false;
             if (!_closed && _waiting.Length > 0)
             {
+                _lastDelivery = System.Diagnostics.Stopwatch.GetTimestamp();
                 text = _waiting.ToString();
                 _waiting.Clear();
             }

@@ -90,7 +90,9 @@ internal sealed partial class StreamSessionGrain(
         PlandexMetrics.StreamsStarted.Add(1);
         LogRunning(log, this.GetPrimaryKey(), _planId);
         // A plan on this silo offered its inbox for the length of this call: batches then skip the Append message.
-        _ = RunAsync(endpoint, request, inboxes.Take(this.GetPrimaryKey()), _cancel.Token);
+        var inbox = inboxes.Take(this.GetPrimaryKey());
+        if (inbox is not null) inbox.MinInterval = options.Value.BatchWindow / 2;
+        _ = RunAsync(endpoint, request, inbox, _cancel.Token);
     }
 
     public Task Stop()

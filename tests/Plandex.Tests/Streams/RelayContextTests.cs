@@ -11,7 +11,8 @@ namespace Plandex.Tests.Streams;
 /// <summary>
 /// How the session hands batches to its plan. On the plan's silo they are posted to the plan's inbox: no
 /// <c>Append</c> message at all. Otherwise (forced here on one silo) they go as <c>Append</c>s, which carry no
-/// caller context: the account, session hash and source of the user who told stay in the Tell.
+/// caller context: the account, session hash and source of the user who told stay in the Tell. A provider faster
+/// than the relay is handed on in a few large batches, not one per socket read.
 /// </summary>
 public sealed class RelayContextTests
 {
@@ -51,5 +52,35 @@ public sealed class RelayContextTests
         else Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Append));
         Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Complete));
         Assert.All(seen, c => Assert.Empty(c.Keys));
+    }
+
+    [Fact]
+    public async Task A_provider_faster_than_the_relay_reaches_the_client_in_a_few_large_batches()
+    {
+        // 20,000 unpaced tokens arrive in 100-token socket reads; one batch per read was one push per read.
+        await using var stub = await ProviderStubServer.StartAsync();
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow),
+            new Dictionary<string, string> { ["Providers:AllowLoopback"] = "true", ["Providers:BatchWindow"] = "00:00:00.100", ["Providers:BatchWindowLoaded"] = "00:00:00.100" });
+        await using var anon = await silo.ConnectAsync();
+        var me = await anon.SignUpAsync(new SignUpRequest("fast@example.com", "Fast"));
+        await using var client = await silo.ConnectAsync(me.Token);
+        var planId = (await client.Org(me.OrgId).CreatePlan("fast")).PlanId;
+        await client.Plan(planId).SetModel(new ModelSettings("openai", "stub-tokens=20000"));
+        var endpoint = stub.BaseUrl.ToString().TrimEnd('/') + "/v1";
+        var events = new List<StreamEvent>();
+        var arrivals = new List<long>();
+        await foreach (var e in await client.Streams.TellWatchingAsync(planId, "hello", endpoint, "sk-fast"u8.ToArray()))
+        {
+            events.Add(e);
+            if (e.Kind == StreamEventKind.Chunk) arrivals.Add(System.Diagnostics.Stopwatch.GetTimestamp());
+        }
+
+        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        Assert.Equal(ProviderStubServer.ExpectedText(20000), StreamWorld.Text(events));
+        // Deliveries are at least half a window (50 ms) apart: the first, then one per 50 ms at most, then the end.
+        var spanMs = System.Diagnostics.Stopwatch.GetElapsedTime(arrivals[0], arrivals[^1]).TotalMilliseconds;
+        Console.WriteLine($"[measure] fast provider: {arrivals.Count} chunks in {spanMs:F0} ms");
+        Assert.True(arrivals.Count <= spanMs / 50 * 1.5 + 3, $"{arrivals.Count} chunks in {spanMs:F0} ms");
     }
 }

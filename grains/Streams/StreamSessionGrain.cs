@@ -87,6 +87,9 @@ internal sealed partial class StreamSessionGrain(
         }
         _running = true;
         _cancel = new CancellationTokenSource(options.Value.MaxStreamDuration);
+        // No request reaches this activation while it reads: without this, Orleans would collect it as idle after
+        // its collection age (15 min by default) and end a long stream. Finish's DeactivateOnIdle still ends it.
+        DelayDeactivation(options.Value.MaxStreamDuration);
         PlandexMetrics.StreamsStarted.Add(1);
         LogRunning(log, this.GetPrimaryKey(), _planId);
         // A plan on this silo offered its inbox for the length of this call: batches then skip the Append message.

@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
-using Plandex.Client.Connection;
 using Plandex.GrainInterfaces;
 using Plandex.ProviderStub;
-using Plandex.Tests.Infrastructure;
 
 namespace Plandex.Tests.Streams;
 
@@ -22,29 +19,18 @@ public sealed class RelayContextTests
     public async Task Batches_and_the_end_reach_the_plan_without_messages_or_the_tellers_call_context(bool inbox)
     {
         var seen = new ConcurrentQueue<(string Method, string[] Keys)>();
-        await using var stub = await ProviderStubServer.StartAsync();
-        await using var db = await TestDatabase.CreateAsync();
-        await using var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow),
-            new Dictionary<string, string> { ["Providers:AllowLoopback"] = "true" },
-            extra: s =>
+        await using var p = await InProcessPlan.StartAsync("stub-tokens=40", extra: s =>
+        {
+            if (!inbox) s.Services.AddSingleton(new Plandex.Grains.Streams.LocalPlanInboxes { IgnoreOffers = true }); // registered last: wins
+            s.AddIncomingGrainCallFilter(async call =>
             {
-                if (!inbox) s.Services.AddSingleton(new Plandex.Grains.Streams.LocalPlanInboxes { IgnoreOffers = true }); // registered last: wins
-                s.AddIncomingGrainCallFilter(async call =>
-                {
-                    if (call.Request.GetInterfaceType() == typeof(IPlanGrain) && call.MethodName is nameof(IPlanGrain.Append) or nameof(IPlanGrain.Complete))
-                        seen.Enqueue((call.MethodName, RequestContext.Keys.ToArray()));
-                    await call.Invoke();
-                });
+                if (call.Request.GetInterfaceType() == typeof(IPlanGrain) && call.MethodName is nameof(IPlanGrain.Append) or nameof(IPlanGrain.Complete))
+                    seen.Enqueue((call.MethodName, RequestContext.Keys.ToArray()));
+                await call.Invoke();
             });
-
-        await using var anon = await silo.ConnectAsync();
-        var me = await anon.SignUpAsync(new SignUpRequest("relay@example.com", "Relay"));
-        await using var client = await silo.ConnectAsync(me.Token);
-        var planId = (await client.Org(me.OrgId).CreatePlan("relay")).PlanId;
-        await client.Plan(planId).SetModel(new ModelSettings("openai", "stub-tokens=40"));
+        });
         var events = new List<StreamEvent>();
-        var endpoint = stub.BaseUrl.ToString().TrimEnd('/') + "/v1";
-        await foreach (var e in await client.Streams.TellWatchingAsync(planId, "hello", endpoint, "sk-relay-context"u8.ToArray())) events.Add(e);
+        await foreach (var e in await p.Client.Streams.TellWatchingAsync(p.PlanId, "hello", p.Endpoint, "sk-relay-context"u8.ToArray())) events.Add(e);
 
         Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
         Assert.Equal(ProviderStubServer.ExpectedText(40), StreamWorld.Text(events));
@@ -58,19 +44,11 @@ public sealed class RelayContextTests
     public async Task A_provider_faster_than_the_relay_reaches_the_client_in_a_few_large_batches()
     {
         // 20,000 unpaced tokens arrive in 100-token socket reads; one batch per read was one push per read.
-        await using var stub = await ProviderStubServer.StartAsync();
-        await using var db = await TestDatabase.CreateAsync();
-        await using var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow),
-            new Dictionary<string, string> { ["Providers:AllowLoopback"] = "true", ["Providers:BatchWindow"] = "00:00:00.100", ["Providers:BatchWindowLoaded"] = "00:00:00.100" });
-        await using var anon = await silo.ConnectAsync();
-        var me = await anon.SignUpAsync(new SignUpRequest("fast@example.com", "Fast"));
-        await using var client = await silo.ConnectAsync(me.Token);
-        var planId = (await client.Org(me.OrgId).CreatePlan("fast")).PlanId;
-        await client.Plan(planId).SetModel(new ModelSettings("openai", "stub-tokens=20000"));
-        var endpoint = stub.BaseUrl.ToString().TrimEnd('/') + "/v1";
+        await using var p = await InProcessPlan.StartAsync("stub-tokens=20000",
+            new Dictionary<string, string> { ["Providers:BatchWindow"] = "00:00:00.100", ["Providers:BatchWindowLoaded"] = "00:00:00.100" });
         var events = new List<StreamEvent>();
         var arrivals = new List<long>();
-        await foreach (var e in await client.Streams.TellWatchingAsync(planId, "hello", endpoint, "sk-fast"u8.ToArray()))
+        await foreach (var e in await p.Client.Streams.TellWatchingAsync(p.PlanId, "hello", p.Endpoint, "sk-fast"u8.ToArray()))
         {
             events.Add(e);
             if (e.Kind == StreamEventKind.Chunk) arrivals.Add(System.Diagnostics.Stopwatch.GetTimestamp());

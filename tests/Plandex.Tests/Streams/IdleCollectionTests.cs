@@ -21,9 +21,18 @@ public sealed class IdleCollectionTests
         }));
 
         await p.Client.Streams.TellAsync(p.PlanId, "hello", p.Endpoint, "sk-idle"u8.ToArray());
-        await Task.Delay(TimeSpan.FromSeconds(9)); // 6 s of stream, three collection ages; no call to the plan
+        // 6 s of stream, three collection ages, and no call to the plan or the session meanwhile: the stub tells
+        // when its side is over (a collected session would have hung up early).
+        var request = await p.Stub.WaitForRequestAsync(r => r.Stream, TimeSpan.FromSeconds(10));
+        await request.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(RequestOutcome.Completed, request.Outcome);
 
         var info = await p.Client.Plan(p.PlanId).Describe();
+        for (var i = 0; i < 100 && info.Status == PlanStatus.Streaming; i++)
+        {
+            await Task.Delay(100); // the end is being recorded
+            info = await p.Client.Plan(p.PlanId).Describe();
+        }
         Assert.Equal(PlanStatus.Finished, info.Status);
         var convo = await p.Client.Plan(p.PlanId).Conversation();
         Assert.Equal(ProviderStubServer.ExpectedText(60), convo[^1].Content);

@@ -21,6 +21,7 @@ internal sealed class InProcessPlan : IAsyncDisposable
         (_stub, _db, _silo, Client, PlanId) = (stub, db, silo, client, planId);
     }
 
+    public ProviderStubServer Stub => _stub;
     public PlandexClient Client { get; }
     public Guid PlanId { get; }
     public string Endpoint => _stub.BaseUrl.ToString().TrimEnd('/') + "/v1";

@@ -56,9 +56,10 @@ public sealed class RelayContextTests
 
         Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
         Assert.Equal(ProviderStubServer.ExpectedText(20000), StreamWorld.Text(events));
-        // Deliveries are at least half a window (50 ms) apart: the first, then one per 50 ms at most, then the end.
+        // Deliveries are at least half a window (50 ms) apart: the first, then one per 50 ms at most, then the end
+        // (with slack for arrival jitter; one batch per read gives ~200 chunks in ~150 ms).
         var spanMs = System.Diagnostics.Stopwatch.GetElapsedTime(arrivals[0], arrivals[^1]).TotalMilliseconds;
         Console.WriteLine($"[measure] fast provider: {arrivals.Count} chunks in {spanMs:F0} ms");
-        Assert.True(arrivals.Count <= spanMs / 50 * 1.5 + 3, $"{arrivals.Count} chunks in {spanMs:F0} ms");
+        Assert.True(arrivals.Count <= spanMs / 50 * 1.5 + 5, $"{arrivals.Count} chunks in {spanMs:F0} ms");
     }
 }

@@ -33,6 +33,11 @@ public sealed class ProvidersOptions
     public TimeSpan ConnectionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>At most this many idle connections are kept per provider endpoint.</summary>
     public int MaxIdleConnectionsPerEndpoint { get; set; } = 64;
+    /// <summary>
+    /// Activate each stream session on its plan's silo: its batches then go to the plan's inbox, not as messages, and
+    /// provider connections spread as plans do. False: any silo at random (a session and its plan then fail apart).
+    /// </summary>
+    public bool SessionsNextToPlans { get; set; } = true;
 
     /// <summary>The batch window for a silo running <paramref name="activeStreams"/> streams.</summary>
     public TimeSpan BatchWindowFor(long activeStreams)

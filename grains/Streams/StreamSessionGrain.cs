@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Placement;
 using Plandex.GrainInterfaces;
 using Plandex.GrainInterfaces.Security;
 using Plandex.Grains.Providers;
@@ -17,8 +16,8 @@ namespace Plandex.Grains.Streams;
 /// order (<see cref="PlanRelay"/>): posted to its <see cref="PlanInbox"/> when the plan is on this silo, otherwise
 /// one Append in flight at a time.
 /// </summary>
-// Random placement spreads provider connections over all silos, independent of where plans live.
-[RandomPlacement]
+// Next to its plan by default (Providers:SessionsNextToPlans): the batches then skip a message.
+[SessionPlacement]
 internal sealed partial class StreamSessionGrain(
     EndpointPolicy endpoints,
     ProviderConnectionPool connections,

@@ -176,6 +176,7 @@ internal static class SiloHost
         services.AddSingleton<EndpointPolicy>();
         services.AddSingleton<ProviderConnectionPool>();
         services.AddSingleton<LocalPlanInboxes>();
+        services.AddPlacementDirector<SessionPlacementStrategy, SessionPlacementDirector>();
         services.AddSingleton<PlanStore>();
         services.AddSingleton(Options.Create(settings.ScanControl));
         services.AddSingleton<AccountStore>();

@@ -6,14 +6,17 @@ using Xunit.Abstractions;
 
 namespace Plandex.Tests.Streams;
 
-/// <summary>kill -9 of the silo running a stream's session, and of the silo holding its plan.</summary>
+/// <summary>
+/// kill -9 of the silo running a stream's session, and of the silo holding its plan; where sessions are placed.
+/// </summary>
 [Collection(ExclusiveCollection.Name)]
 public sealed class SiloLossTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Killing_the_session_silo_ends_the_stream_with_a_clear_error_and_the_plan_recovers()
     {
-        await using var w = await StreamWorld.StartAsync(silos: 2);
+        // Sessions go next to their plans by default; here at random, so one can run on the other silo than its plan.
+        await using var w = await StreamWorld.StartAsync(silos: 2, new Dictionary<string, string> { ["Providers:SessionsNextToPlans"] = "false" });
         await using var client = await w.ClientAsync();
         var plan = await w.NewPlanAsync(client, "stub-tokens=3000-interval=10ms");
         // Placement is the runtime's choice: retry until the session runs on the other silo than the plan.
@@ -75,6 +78,24 @@ public sealed class SiloLossTests(ITestOutputHelper output)
         Assert.Equal(1, info.MessageCount); // the user's prompt is intact
         await NewTellWorks(w, after, plan);
         _ = stream;
+    }
+
+    [Fact]
+    public async Task Sessions_run_on_their_plans_silo_and_their_streams_arrive_whole()
+    {
+        await using var w = await StreamWorld.StartAsync(silos: 2);
+        await using var client = await w.ClientAsync();
+        for (var i = 0; i < 8; i++) // at random, all eight would share their plan's silo once in 256 runs
+        {
+            var plan = await w.NewPlanAsync(client, "stub-tokens=20");
+            var stream = await w.TellAsync(client, plan);
+            var events = await StreamWorld.CollectAsync(client, plan);
+            Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+            Assert.Equal(ProviderStubServer.ExpectedText(20), StreamWorld.Text(events));
+            await WaitForLogAsync(w, $"stream {stream} of plan");
+            await WaitForLogAsync(w, $"plan {plan} activated");
+            Assert.Same(w.Silos.Single(x => x.Log.Contains($"plan {plan} activated")), w.Silos.Single(x => x.Log.Contains($"stream {stream} of plan")));
+        }
     }
 
     // A new tell on the survivor works end to end.

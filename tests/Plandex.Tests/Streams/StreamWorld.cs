@@ -35,11 +35,13 @@ public sealed class StreamWorld : IAsyncDisposable
     /// <summary>A fresh random key per world: tests check the stub received exactly it.</summary>
     public byte[] Key { get; } = Encoding.UTF8.GetBytes("sk-test-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
 
-    public static async Task<StreamWorld> StartAsync(int silos = 1)
+    public static async Task<StreamWorld> StartAsync(int silos = 1, IReadOnlyDictionary<string, string>? settings = null)
     {
+        var values = new Dictionary<string, string>(StreamSettings);
+        if (settings is not null) foreach (var (k, v) in settings) values[k] = v;
         var db = await TestDatabase.CreateAsync();
         var list = new List<SiloProcess>();
-        for (var i = 0; i < silos; i++) list.Add(await SiloProcess.StartAsync(db, $"streams-{i}", StreamSettings));
+        for (var i = 0; i < silos; i++) list.Add(await SiloProcess.StartAsync(db, $"streams-{i}", values));
         var stub = await ProviderStubServer.StartAsync();
         await using var anonymous = await list[0].ConnectAsync();
         var account = await anonymous.SignUpAsync(new SignUpRequest($"u{Guid.NewGuid():N}@example.com", "Streamer"));

@@ -152,26 +152,23 @@ internal sealed partial class PlanGrain(
         // Offered only while Start runs: a session activated on this silo takes it; one elsewhere sends Appends.
         var inbox = new Streams.PlanInbox(GrainContext, streamId, AddChunk);
         inboxes.Offer(inbox);
+        var started = false;
         try
         {
             await session.Start(request, key);
+            started = true;
         }
         catch (InvalidRequestException e)
         {
-            inbox.Close();
             state.State.Status = PlanStatus.Error;
             state.State.LastError = e.Message;
             await state.WriteStateAsync();
             throw;
         }
-        catch
-        {
-            inbox.Close();
-            throw;
-        }
         finally
         {
             inboxes.Withdraw(inbox);
+            if (!started) inbox.Close(); // Start failed here: should the session run anyway, its posts are refused
         }
 
         state.State.MessageCount = (int)userMessage.Seq;
@@ -182,7 +179,7 @@ internal sealed partial class PlanGrain(
         state.State.StreamStartedAt = now;
         SetLog(NewLog(streamId));
         _log!.Add(StreamEventKind.Started);
-        _inbox?.Close();
+        CloseInbox();
         _inbox = inbox;
         inbox.Open(); // batches the session posted while this Tell ran land now, after Started
         _sessionMisses = 0;

@@ -47,8 +47,9 @@ public static class ProviderCall
                 await WriteRequestAsync(connection.Stream, uri, wire, key, body, ct);
                 var (status, chunked, length, close) = await reader.ReadHeadAsync();
                 if (status is < 200 or > 299) throw new ProviderException(Describe(status));
-                await ReadEventsAsync(reader, chunked, length, wire, handOver, pace, ct);
-                reusable = !close && await reader.TryReadToEndAsync(chunked, length);
+                reader.StartBody(chunked, length);
+                await ReadEventsAsync(reader, wire, handOver, pace, ct);
+                reusable = !close && await reader.TryReadToEndAsync();
                 return;
             }
             catch (Exception e) when (pooled is not null && reader is { TotalRead: 0 } && !ct.IsCancellationRequested
@@ -117,9 +118,12 @@ public static class ProviderCall
     // hand-over, so it costs one read, one parse pass and one hand-over per window instead of per token. A fast
     // provider is never paced (waiting would only stall it once the socket buffer is full). The first text goes
     // out at once either way.
+    // One loop, one await per batch: the body's framing is decoded synchronously from the buffer. (Nested async
+    // readers, one per framing level, each resumed through the grain's scheduler on every batch: five work items
+    // and ~20 allocations per batch, which at 1,000 streams drove the silo's GC pauses.)
     private const int PacedBelowBytes = 16 * 1024;
 
-    private static async Task ReadEventsAsync(ResponseReader reader, bool chunked, long length, IProviderWire wire,
+    private static async Task ReadEventsAsync(ResponseReader reader, IProviderWire wire,
         Func<WireEvent, ValueTask> handOver, Func<TimeSpan> pacing, CancellationToken ct)
     {
         var pace = pacing();
@@ -142,8 +146,63 @@ public static class ProviderCall
             }
         }
 
-        reader.BeforeRead = async () =>
+        while (true)
         {
+            while (reader.TryTakeBody(out var segment))
+            {
+                var rest = segment.Span;
+                while (rest.Length > 0)
+                {
+                    var nl = rest.IndexOf((byte)'\n');
+                    if (nl < 0) { line.Append(rest); break; }
+                    line.Append(rest[..nl]);
+                    rest = rest[(nl + 1)..];
+                    var l = line.Line;
+                    if (l.Length > 0 && l[^1] == (byte)'\r') l = l[..^1];
+                    if (l.Length == 0)
+                    {
+                        if (data.WrittenCount > 0)
+                        {
+                            WireSignal e;
+                            var before = text.Length;
+                            try { e = wire.Parse(eventName.WrittenSpan, data.WrittenSpan, text); }
+                            catch (System.Text.Json.JsonException) { e = new WireSignal(false, null, null, "the provider sent a malformed event"); }
+                            if (e.Error is not null)
+                            {
+                                // What arrived before the bad event still reaches the plan, as it did one event at a time.
+                                text.Length = before;
+                                await HandOverAsync();
+                                throw new ProviderException(e.Error);
+                            }
+                            if (e.PromptTokens is { } p) prompt = p;
+                            if (e.ReplyTokens is { } r) reply = r;
+                            if (e.Done)
+                            {
+                                await HandOverAsync();
+                                return;
+                            }
+                        }
+                        eventName.ResetWrittenCount();
+                        data.ResetWrittenCount();
+                    }
+                    else if (l.StartsWith("data:"u8))
+                    {
+                        var payload = l[5..];
+                        if (payload.Length > 0 && payload[0] == (byte)' ') payload = payload[1..];
+                        if (data.WrittenCount > 0) data.Write("\n"u8);
+                        data.Write(payload);
+                    }
+                    else if (l.StartsWith("event:"u8))
+                    {
+                        eventName.ResetWrittenCount();
+                        eventName.Write(l[6..].Trim((byte)' '));
+                    }
+                    line.Clear();
+                }
+            }
+            if (reader.BodyEnded) break;
+
+            // Everything read so far is parsed: hand it over, then wait out the window if the provider is slow.
             await HandOverAsync();
             if (Stopwatch.GetElapsedTime(windowStart) >= pace)
             {
@@ -152,62 +211,12 @@ public static class ProviderCall
                 windowStart = Stopwatch.GetTimestamp();
                 windowBytes = reader.TotalRead;
             }
-            if (!paced || pace <= TimeSpan.Zero || sentAt == 0 || reader.LastReadFilled) return;
-            var wait = pace - Stopwatch.GetElapsedTime(sentAt);
-            if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
-        };
-
-        await foreach (var segment in reader.BodyAsync(chunked, length))
-        {
-            var rest = segment;
-            while (rest.Length > 0)
+            if (paced && pace > TimeSpan.Zero && sentAt != 0 && !reader.LastReadFilled)
             {
-                var nl = rest.Span.IndexOf((byte)'\n');
-                if (nl < 0) { line.Append(rest.Span); break; }
-                line.Append(rest.Span[..nl]);
-                rest = rest[(nl + 1)..];
-                var l = line.Line;
-                if (l.Length > 0 && l[^1] == (byte)'\r') l = l[..^1];
-                if (l.Length == 0)
-                {
-                    if (data.WrittenCount > 0)
-                    {
-                        WireSignal e;
-                        var before = text.Length;
-                        try { e = wire.Parse(eventName.WrittenSpan, data.WrittenSpan, text); }
-                        catch (System.Text.Json.JsonException) { e = new WireSignal(false, null, null, "the provider sent a malformed event"); }
-                        if (e.Error is not null)
-                        {
-                            // What arrived before the bad event still reaches the plan, as it did one event at a time.
-                            text.Length = before;
-                            await HandOverAsync();
-                            throw new ProviderException(e.Error);
-                        }
-                        if (e.PromptTokens is { } p) prompt = p;
-                        if (e.ReplyTokens is { } r) reply = r;
-                        if (e.Done)
-                        {
-                            await HandOverAsync();
-                            return;
-                        }
-                    }
-                    eventName.ResetWrittenCount();
-                    data.ResetWrittenCount();
-                }
-                else if (l.StartsWith("data:"u8))
-                {
-                    var payload = l[5..];
-                    if (payload.Length > 0 && payload[0] == (byte)' ') payload = payload[1..];
-                    if (data.WrittenCount > 0) data.Write("\n"u8);
-                    data.Write(payload);
-                }
-                else if (l.StartsWith("event:"u8))
-                {
-                    eventName.ResetWrittenCount();
-                    eventName.Write(l[6..].Trim((byte)' '));
-                }
-                line.Clear();
+                var wait = pace - Stopwatch.GetElapsedTime(sentAt);
+                if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
             }
+            if (!await reader.FillAsync()) reader.EndOfStream();
         }
         throw new ProviderException("the provider closed the connection before the reply was complete");
     }
@@ -264,9 +273,6 @@ public static class ProviderCall
             _start = 0;
         }
 
-        /// <summary>Runs before every socket read once the head is read (hand over parsed events, pace).</summary>
-        public Func<ValueTask>? BeforeRead { get; set; }
-
         /// <summary>The last read filled all free _buffer space: more is probably waiting in the socket.</summary>
         public bool LastReadFilled { get; private set; }
 
@@ -276,11 +282,9 @@ public static class ProviderCall
         /// <summary>Bytes read from the socket so far.</summary>
         public long TotalRead { get; private set; }
 
-        // ValueTask here and below: while the buffer holds what is asked for, these complete at once, and a paced or
-        // fast stream calls them several times per token (chunk size line, CRLF): no Task allocated per call.
-        private async ValueTask<bool> FillAsync()
+        /// <summary>Reads once from the socket into the free end of the buffer. False at the end of the stream.</summary>
+        public async ValueTask<bool> FillAsync()
         {
-            if (BeforeRead is { } before) await before();
             if (_buffer.Length < ReadBufferSize && (LastReadFilled || _end - _start == _buffer.Length)) Grow();
             if (_start > 0)
             {
@@ -327,38 +331,6 @@ public static class ProviderCall
             }
         }
 
-        // Chunk framing is read on bytes (one size line and one CRLF per provider flush: no strings for them).
-        private async ValueTask<int> LineEndAsync()
-        {
-            while (true)
-            {
-                var i = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
-                if (i >= 0) return i;
-                if (!await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
-            }
-        }
-
-        private async ValueTask SkipLineAsync() => _start = await LineEndAsync() + 1;
-
-        private async ValueTask<long> ReadChunkSizeAsync()
-        {
-            var end = await LineEndAsync();
-            var digits = _buffer.AsSpan(_start, end - _start);
-            _start = end + 1;
-            var semi = digits.IndexOf((byte)';');
-            if (semi >= 0) digits = digits[..semi];
-            digits = digits.Trim(" \t\r"u8);
-            if (digits.Length is 0 or > 15) throw new ProviderException("the provider sent a malformed chunk");
-            long size = 0;
-            foreach (var b in digits)
-            {
-                var v = b is >= (byte)'0' and <= (byte)'9' ? b - '0' : (b | 0x20) is >= 'a' and <= 'f' ? (b | 0x20) - 'a' + 10 : -1;
-                if (v < 0) throw new ProviderException("the provider sent a malformed chunk");
-                size = size * 16 + v;
-            }
-            return size;
-        }
-
         public async Task<(int Status, bool Chunked, long Length, bool Close)> ReadHeadAsync()
         {
             var statusLine = await ReadLineAsync();
@@ -381,23 +353,103 @@ public static class ProviderCall
             return (status, chunked, length, close);
         }
 
-        // Where the body reading stands, kept here (not in BodyAsync's locals) so TryReadToEndAsync can finish it.
+        // The body's framing, decoded synchronously from what the buffer holds (chunk sizes, the CRLF after each
+        // chunk's data, trailers): TryTakeBody hands out data as far as it has arrived and says when a read is needed.
+        private enum BodyPhase { ChunkSize, Data, DataEnd, Trailers, Ended }
+        private BodyPhase _phase;
+        private bool _chunked;
+        private bool _untilClose; // neither chunked nor a length: the body ends when the connection does
         private long _left;       // bytes of the current chunk (chunked) or of the whole body (Content-Length) still unread
-        private int _handedOut;   // bytes of the segment BodyAsync last yielded, consumed when the caller moves on
-        private bool _bodyEnded;
+
+        public bool BodyEnded => _phase == BodyPhase.Ended;
+
+        public void StartBody(bool chunked, long length)
+        {
+            _chunked = chunked;
+            _untilClose = !chunked && length < 0;
+            _left = chunked ? 0 : length < 0 ? long.MaxValue : length;
+            _phase = chunked ? BodyPhase.ChunkSize : _left == 0 ? BodyPhase.Ended : BodyPhase.Data;
+        }
+
+        /// <summary>
+        /// The next piece of body data the buffer holds (consumed: valid until the next <see cref="FillAsync"/>).
+        /// False when a read is needed first, or the body has ended (<see cref="BodyEnded"/>).
+        /// </summary>
+        public bool TryTakeBody(out ReadOnlyMemory<byte> data)
+        {
+            data = default;
+            while (true)
+            {
+                switch (_phase)
+                {
+                    case BodyPhase.Data:
+                        if (_start == _end) return false;
+                        var n = (int)Math.Min(_end - _start, _left);
+                        data = _buffer.AsMemory(_start, n);
+                        _start += n;
+                        if (!_untilClose) _left -= n;
+                        if (_left == 0) _phase = _chunked ? BodyPhase.DataEnd : BodyPhase.Ended;
+                        return true;
+                    case BodyPhase.ChunkSize:
+                        if (!TryTakeLine(out var sizeLine)) return false;
+                        _left = ChunkSize(sizeLine);
+                        _phase = _left == 0 ? BodyPhase.Trailers : BodyPhase.Data;
+                        break;
+                    case BodyPhase.DataEnd:
+                        if (!TryTakeLine(out _)) return false;
+                        _phase = BodyPhase.ChunkSize;
+                        break;
+                    case BodyPhase.Trailers:
+                        if (!TryTakeLine(out var trailer)) return false;
+                        if (trailer.IsEmpty) _phase = BodyPhase.Ended; // the empty line that ends the message
+                        break;
+                    default:
+                        return false;
+                }
+            }
+        }
+
+        /// <summary>The socket reached its end: the body ends there only when it is read until the close.</summary>
+        public void EndOfStream()
+        {
+            if (_untilClose) { _phase = BodyPhase.Ended; return; }
+            throw new ProviderException("the connection to the provider dropped mid-stream");
+        }
+
+        // One framing line (without CR LF) if the buffer holds all of it.
+        private bool TryTakeLine(out ReadOnlySpan<byte> line)
+        {
+            var i = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+            if (i < 0) { line = default; return false; }
+            line = _buffer.AsSpan(_start, i - _start).TrimEnd((byte)'\r');
+            _start = i + 1;
+            return true;
+        }
+
+        private static long ChunkSize(ReadOnlySpan<byte> line)
+        {
+            var semi = line.IndexOf((byte)';'); // chunk extensions are ignored
+            if (semi >= 0) line = line[..semi];
+            line = line.Trim(" \t"u8);
+            if (line.Length is 0 or > 15) throw new ProviderException("the provider sent a malformed chunk");
+            long size = 0;
+            foreach (var b in line)
+            {
+                var v = b is >= (byte)'0' and <= (byte)'9' ? b - '0' : (b | 0x20) is >= 'a' and <= 'f' ? (b | 0x20) - 'a' + 10 : -1;
+                if (v < 0) throw new ProviderException("the provider sent a malformed chunk");
+                size = size * 16 + v;
+            }
+            return size;
+        }
 
         /// <summary>
         /// After the last event: reads the rest of the body to its exact end (the closing chunk, trailers), so the
         /// connection can carry another request. False if that is not possible or the provider sent anything more.
         /// </summary>
-        public async Task<bool> TryReadToEndAsync(bool chunked, long length)
+        public async Task<bool> TryReadToEndAsync()
         {
-            BeforeRead = null; // no hand-over, no pacing now
-            _start += _handedOut;
-            _left -= _handedOut;
-            _handedOut = 0;
-            if (!chunked && length < 0) return false; // the body ends when the connection does
-            var finish = FinishBodyAsync(chunked);
+            if (_untilClose) return false; // the body ends when the connection does
+            var finish = FinishBodyAsync();
             try { await finish.WaitAsync(TimeSpan.FromSeconds(1)); }
             catch (Exception e) when (e is ProviderException or TimeoutException or OperationCanceledException or IOException)
             {
@@ -407,74 +459,13 @@ public static class ProviderCall
             return _start == _end;
         }
 
-        private async Task FinishBodyAsync(bool chunked)
-        {
-            await SkipAsync(_left);
-            if (!chunked || _bodyEnded) { if (_bodyEnded) await SkipTrailersAsync(); return; }
-            await SkipLineAsync(); // the CRLF after the current chunk's data
-            for (var size = await ReadChunkSizeAsync(); size > 0; size = await ReadChunkSizeAsync())
-            {
-                await SkipAsync(size);
-                await SkipLineAsync();
-            }
-            await SkipTrailersAsync();
-        }
-
-        private async ValueTask SkipAsync(long count)
-        {
-            while (count > 0)
-            {
-                if (_start == _end && !await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
-                var n = (int)Math.Min(_end - _start, count);
-                _start += n;
-                count -= n;
-            }
-        }
-
-        // Trailer lines after the closing chunk, up to and including the empty line that ends the message.
-        private async ValueTask SkipTrailersAsync()
+        private async Task FinishBodyAsync()
         {
             while (true)
             {
-                var end = await LineEndAsync();
-                var empty = end == _start || (end == _start + 1 && _buffer[_start] == (byte)'\r');
-                _start = end + 1;
-                if (empty) return;
-            }
-        }
-
-        public async IAsyncEnumerable<ReadOnlyMemory<byte>> BodyAsync(bool chunked, long length)
-        {
-            if (!chunked)
-            {
-                _left = length < 0 ? long.MaxValue : length;
-                while (_left > 0)
-                {
-                    if (_start == _end && !await FillAsync()) yield break;
-                    var n = (int)Math.Min(_end - _start, _left);
-                    _handedOut = n;
-                    yield return _buffer.AsMemory(_start, n);
-                    _handedOut = 0;
-                    _start += n;
-                    _left -= n;
-                }
-                yield break;
-            }
-            while (true)
-            {
-                _left = await ReadChunkSizeAsync();
-                if (_left == 0) { _bodyEnded = true; yield break; }
-                while (_left > 0)
-                {
-                    if (_start == _end && !await FillAsync()) throw new ProviderException("the connection to the provider dropped mid-stream");
-                    var n = (int)Math.Min(_end - _start, _left);
-                    _handedOut = n;
-                    yield return _buffer.AsMemory(_start, n);
-                    _handedOut = 0;
-                    _start += n;
-                    _left -= n;
-                }
-                await SkipLineAsync(); // CRLF after the chunk
+                while (TryTakeBody(out _)) { }
+                if (BodyEnded) return;
+                if (!await FillAsync()) EndOfStream();
             }
         }
     }

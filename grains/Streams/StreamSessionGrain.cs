@@ -94,7 +94,9 @@ internal sealed partial class StreamSessionGrain(
         // A plan on this silo offered its inbox for the length of this call: batches then skip the Append message.
         var inbox = inboxes.Take(this.GetPrimaryKey());
         if (inbox is not null) inbox.MinInterval = options.Value.BatchWindow / 2;
-        _ = RunAsync(endpoint, request, inbox, _cancel.Token);
+        // Started without the Tell's execution context: its async locals would otherwise be captured by every await
+        // of the read loop, and each resumption through this grain's scheduler would carry (and allocate for) them.
+        using (ExecutionContext.SuppressFlow()) _ = RunAsync(endpoint, request, inbox, _cancel.Token);
     }
 
     public Task Stop()

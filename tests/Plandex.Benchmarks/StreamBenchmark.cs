@@ -364,6 +364,8 @@ internal static class StreamBenchmark
         var stubCpu = (StreamHarness.CpuSeconds(h.Stub.Id) - stubCpu0) / wall * 100;
         var driverCpu = (Process.GetCurrentProcess().TotalProcessorTime - driverCpu0).TotalSeconds / wall * 100;
         var all = gaps.SelectMany(x => x ?? []).ToArray();
+        if (Environment.GetEnvironmentVariable("BENCH_GAPS_DUMP") is { Length: > 0 } dump && viaSilo)
+            File.WriteAllLines($"{dump}.{n}", gaps.SelectMany((x, i) => (x ?? []).Select((gap, j) => $"{Ms(gapAt[i][j] - t0):F1} {gap:F1}")));
         var rampEnd = Interlocked.Read(ref lastStarted);
         var steady = gaps.SelectMany((x, i) => (x ?? []).Where((_, j) => gapAt[i][j] > rampEnd)).ToArray();
         Array.Sort(steady);

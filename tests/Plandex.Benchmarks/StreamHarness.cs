@@ -87,6 +87,11 @@ internal sealed partial class StreamHarness : IAsyncDisposable
             ["TMPDIR"] = Directory.CreateDirectory(Path.Combine(Work, "tmp")).FullName,
         };
         foreach (var (k, v) in siloSettings) env["PLANDEX_" + k.Replace(":", "__")] = v;
+        // Experiments with the silo's runtime alone (GC knobs and the like): BENCH_SILO_DOTNET_GCgen0size=... reaches
+        // only the silo as DOTNET_GCgen0size, not the stub or this driver.
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            if (e.Key is string name && name.StartsWith("BENCH_SILO_", StringComparison.Ordinal) && e.Value is string value)
+                env[name["BENCH_SILO_".Length..]] = value;
         Log("migrate");
         await RunAsync("dotnet", [siloDll, "migrate"], env);
 

@@ -134,6 +134,7 @@ public static class ProviderCall
         int? prompt = null, reply = null;
         long sentAt = 0, windowStart = Stopwatch.GetTimestamp(), windowBytes = 0;
         var paced = false;
+        using var pacer = new PaceTimer(ct);
 
         async ValueTask HandOverAsync()
         {
@@ -214,7 +215,7 @@ public static class ProviderCall
             if (paced && pace > TimeSpan.Zero && sentAt != 0 && !reader.LastReadFilled)
             {
                 var wait = pace - Stopwatch.GetElapsedTime(sentAt);
-                if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
+                if (wait > TimeSpan.FromMilliseconds(1)) await pacer.WaitAsync(wait);
             }
             if (!await reader.FillAsync()) reader.EndOfStream();
         }

@@ -42,7 +42,10 @@ internal sealed class PaceTimer : IValueTaskSource, IDisposable
         var left = Volatile.Read(ref _dueAt) - Stopwatch.GetTimestamp();
         if (left > 0)
         {
-            _timer.Change(TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, left * TimeSpan.TicksPerSecond / Stopwatch.Frequency)), Timeout.InfiniteTimeSpan);
+            if (Volatile.Read(ref _waiting) == 0) return; // cancelled meanwhile: nothing to wait for
+            var rest = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, left * TimeSpan.TicksPerSecond / Stopwatch.Frequency));
+            try { _timer.Change(rest, Timeout.InfiniteTimeSpan); }
+            catch (ObjectDisposedException) { /* the read loop ended (cancelled) and disposed the timer meanwhile */ }
             return;
         }
         if (Interlocked.CompareExchange(ref _waiting, 0, 1) == 1) _core.SetResult(true);

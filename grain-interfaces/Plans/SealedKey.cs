@@ -1,7 +1,7 @@
 namespace Plandex.GrainInterfaces;
 
 /// <summary>
-/// A provider key and endpoint sealed to one stream session (ECDH P-256 + HKDF-SHA256 + AES-256-GCM).
+/// A provider key and endpoint sealed to one stream session (X25519 + HKDF-SHA256 + AES-256-GCM; see ProviderKeySeal).
 /// Only ciphertext: safe to pass through Orleans messages, whose pooled buffers are never cleared.
 /// </summary>
 [GenerateSerializer, Immutable]

@@ -1,7 +1,7 @@
 namespace Plandex.GrainInterfaces;
 
 /// <summary>
-/// A reserved stream: the session's one-time public key (P-256, SubjectPublicKeyInfo) that the client seals its
+/// A reserved stream: the session's one-time public key (X25519, 32 raw bytes) that the client seals its
 /// provider key and endpoint to. Valid only for this stream.
 /// </summary>
 [GenerateSerializer, Immutable]

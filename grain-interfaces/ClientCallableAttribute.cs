@@ -11,9 +11,11 @@ public sealed class ClientCallableAttribute : Attribute
     public bool Anonymous { get; init; }
 
     /// <summary>
-    /// True for frequent calls that only continue something a full call started (renewing a watch): the
-    /// authorization filter may reuse a validation of the same session up to a second old instead of asking the
-    /// database again, as it does for enumeration continuations.
+    /// True for calls that only continue something a full call of the same session started (a tell's Tell and
+    /// Subscribe after its BeginTell, renewing a watch): the authorization filter may reuse a validation of the same
+    /// session up to a second old instead of asking the database again, as it does for enumeration continuations.
+    /// A revoked session can still make such a call within that second; the calls that begin something (BeginTell,
+    /// every other call) always ask the database.
     /// </summary>
     public bool Continuation { get; init; }
 }

@@ -12,8 +12,11 @@ public interface IPlanGrain : IGrainWithGuidKey
 
     /// <summary>Reserves the plan's stream and a fresh session; refused while another stream runs.</summary>
     [ClientCallable] Task<StreamTicket> BeginTell();
-    /// <summary>Starts the reserved stream with the user's prompt and the key sealed to its session.</summary>
-    [ClientCallable] Task Tell(Guid streamId, string prompt, SealedKey key);
+    /// <summary>
+    /// Starts the reserved stream with the user's prompt and the key sealed to its session. A continuation of the
+    /// caller's BeginTell (the plan checks the reservation is theirs): it may reuse that call's session check.
+    /// </summary>
+    [ClientCallable(Continuation = true)] Task Tell(Guid streamId, string prompt, SealedKey key);
     [ClientCallable] Task Stop();
 
     /// <summary>Events of the current (or last) stream from <paramref name="afterSeq"/> on: replay, then live.</summary>
@@ -28,9 +31,10 @@ public interface IPlanGrain : IGrainWithGuidKey
     /// Pushes the events of stream <paramref name="streamId"/> (<see cref="Guid.Empty"/>: the current or last
     /// stream) after <paramref name="afterSeq"/> to <paramref name="observer"/>: the ones already there at once, then
     /// each as it happens, until the stream ends. A stream still reserved (its Tell in flight) is pushed from its start.
-    /// The subscription lapses unless renewed within the returned lease.
+    /// The subscription lapses unless renewed within the returned lease. Sent right after BeginTell by a tell that
+    /// watches, so it may reuse that call's session check, as a renewal does.
     /// </summary>
-    [ClientCallable] Task<WatchLease> Subscribe(IStreamObserver observer, Guid streamId, long afterSeq);
+    [ClientCallable(Continuation = true)] Task<WatchLease> Subscribe(IStreamObserver observer, Guid streamId, long afterSeq);
     /// <summary>
     /// Extends the caller's subscription. <paramref name="seenSeq"/> is the last event the client has in order: if
     /// events pushed before the previous renewal are still missing there, they are pushed again.

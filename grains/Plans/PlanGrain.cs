@@ -431,15 +431,17 @@ internal sealed partial class PlanGrain(
         _sessionCheck?.Dispose();
         _sessionCheck = null;
         await _startWrite; // the state row written at the start must not race (or overwrite) this one
+        // A failed start did not store the prompt: a reply alone would make no sense in the conversation.
+        var storeReply = true;
         if (_startFailure is { } failure)
         {
             (outcome, error) = (StreamEventKind.Error, failure);
-            stream.Reply.Clear(); // its prompt was not stored: a reply alone would make no sense in the conversation
+            storeReply = false;
         }
         var replyWrite = Task.CompletedTask;
-        if (stream.Reply.Length > 0)
+        if (storeReply && stream.HasReply)
         {
-            var reply = stream.Reply.ToString();
+            var reply = stream.ReplyText();
             var message = new ConvoMessage(state.State.MessageCount + 1, "assistant", reply, time.GetUtcNow(),
                 replyTokens > 0 ? replyTokens : EstimateTokens(reply));
             replyWrite = store.AppendMessage(Id, message);

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using Plandex.GrainInterfaces;
 
 namespace Plandex.Grains.Plans;
@@ -6,36 +8,44 @@ namespace Plandex.Grains.Plans;
 /// The events of the plan's current (or last) stream, held in memory for watchers: sequence number n is at
 /// index n-1. Appending wakes every waiting watcher at once and calls <c>added</c> (which pushes the event).
 /// Not persisted; gone on deactivation (the reply itself is stored in the conversation when the stream ends).
-/// Compact: a chunk's text lives once, in <see cref="Reply"/>; an event is a 16-byte entry (kind, end offset,
-/// text only for non-chunk events), and the <see cref="StreamEvent"/> is built when a watcher reads it.
-/// (One object + one string per chunk cost ~100 bytes each: ~60 KB per 1,000-token stream, kept until the plan
-/// deactivates; this is ~16 KB of entries plus the reply text that is needed anyway.)
+/// Compact, because every running stream holds one until it ends: a chunk's text lives once, as UTF-8 in fixed
+/// 1 KB blocks (never copied to grow, so no promoted garbage either); an event is an 8-byte entry (kind, end
+/// offset) in blocks of 128; the rare non-chunk text (an error) sits aside; the <see cref="StreamEvent"/> is built
+/// when a watcher reads it. (A StringBuilder reply and 16-byte entries in doubling lists held ~2× the text as
+/// UTF-16 plus up to half their capacity unused: ~25 KB for a 1,000-token stream; this is ~9 KB.)
 /// </summary>
 internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
 {
-    private readonly record struct Entry(StreamEventKind Kind, int End, string? Text);
+    private readonly record struct Entry(int End, StreamEventKind Kind);
 
-    private readonly List<Entry> _events = [];
+    private const int TextBlock = 1024;
+    private const int EntryBlock = 128;
+    private readonly List<byte[]> _text = [];          // reply text, UTF-8, TextBlock bytes each
+    private int _textLength;
+    private readonly List<Entry[]> _entries = [];       // EntryBlock entries each
+    private int _count;
+    private Dictionary<int, string>? _eventTexts;        // text of non-chunk events, by index
     // Made only when a pull watcher waits: pushed watches (the usual case) need no signal per event.
     private TaskCompletionSource? _changed;
 
     public Guid StreamId { get; } = streamId;
-    public long LastSeq => _events.Count;
-    public bool Ended => _events.Count > 0 && IsTerminal(_events[^1].Kind);
-    public System.Text.StringBuilder Reply { get; } = new();
+    public long LastSeq => _count;
+    public bool Ended => _count > 0 && IsTerminal(EntryAt(_count - 1).Kind);
+
+    /// <summary>True when the stream has reply text.</summary>
+    public bool HasReply => _textLength > 0;
+
+    /// <summary>The whole reply so far.</summary>
+    public string ReplyText() => Text(0, _textLength);
 
     public void Add(StreamEventKind kind, string? text = null)
     {
         if (Ended) return;
-        if (kind == StreamEventKind.Chunk)
-        {
-            Reply.Append(text);
-            _events.Add(new Entry(kind, Reply.Length, null));
-        }
-        else
-        {
-            _events.Add(new Entry(kind, Reply.Length, text));
-        }
+        if (kind == StreamEventKind.Chunk) AppendText(text ?? "");
+        else if (text is not null) (_eventTexts ??= [])[_count] = text;
+        if (_count % EntryBlock == 0) _entries.Add(new Entry[EntryBlock]);
+        _entries[_count / EntryBlock][_count % EntryBlock] = new Entry(_textLength, kind);
+        _count++;
         var woken = _changed;
         _changed = null;
         woken?.TrySetResult();
@@ -47,14 +57,73 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
         get
         {
             var i = (int)seq - 1;
-            var e = _events[i];
-            if (e.Kind != StreamEventKind.Chunk) return new StreamEvent(StreamId, seq, e.Kind, e.Text);
-            var start = i == 0 ? 0 : _events[i - 1].End;
-            return new StreamEvent(StreamId, seq, e.Kind, Reply.ToString(start, e.End - start));
+            var e = EntryAt(i);
+            if (e.Kind != StreamEventKind.Chunk)
+                return new StreamEvent(StreamId, seq, e.Kind, _eventTexts is not null && _eventTexts.TryGetValue(i, out var t) ? t : null);
+            var start = i == 0 ? 0 : EntryAt(i - 1).End;
+            return new StreamEvent(StreamId, seq, e.Kind, Text(start, e.End));
         }
     }
 
     public Task Changed => (_changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    private Entry EntryAt(int i) => i >= 0 && i < _count ? _entries[i / EntryBlock][i % EntryBlock] : throw new ArgumentOutOfRangeException(nameof(i));
+
+    private void AppendText(string text)
+    {
+        var bytes = Encoding.UTF8.GetByteCount(text);
+        if (bytes == 0) return;
+        var free = _text.Count * TextBlock - _textLength;
+        if (bytes <= free)
+        {
+            Encoding.UTF8.GetBytes(text, _text[^1].AsSpan(TextBlock - free));
+            _textLength += bytes;
+            return;
+        }
+        var rented = ArrayPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            Encoding.UTF8.GetBytes(text, rented);
+            Write(rented.AsSpan(0, bytes));
+        }
+        finally { ArrayPool<byte>.Shared.Return(rented); }
+    }
+
+    private void Write(ReadOnlySpan<byte> bytes)
+    {
+        while (bytes.Length > 0)
+        {
+            var at = _textLength % TextBlock;
+            if (at == 0 && _textLength == _text.Count * TextBlock) _text.Add(new byte[TextBlock]);
+            var n = Math.Min(bytes.Length, TextBlock - at);
+            bytes[..n].CopyTo(_text[_textLength / TextBlock].AsSpan(at));
+            _textLength += n;
+            bytes = bytes[n..];
+        }
+    }
+
+    // Offsets always fall between two appended strings, so a range never splits a character.
+    private string Text(int start, int end)
+    {
+        var length = end - start;
+        if (length <= 0) return "";
+        var first = start / TextBlock;
+        if (first == (end - 1) / TextBlock) return Encoding.UTF8.GetString(_text[first], start % TextBlock, length);
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            for (int pos = start, done = 0; pos < end;)
+            {
+                var at = pos % TextBlock;
+                var n = Math.Min(end - pos, TextBlock - at);
+                _text[pos / TextBlock].AsSpan(at, n).CopyTo(rented.AsSpan(done));
+                pos += n;
+                done += n;
+            }
+            return Encoding.UTF8.GetString(rented, 0, length);
+        }
+        finally { ArrayPool<byte>.Shared.Return(rented); }
+    }
 
     private static bool IsTerminal(StreamEventKind kind) =>
         kind is StreamEventKind.Finished or StreamEventKind.Stopped or StreamEventKind.Error or StreamEventKind.Deleted;

@@ -353,6 +353,19 @@ public sealed class ProviderStubTests(StubFixture fx) : IClassFixture<StubFixtur
     }
 
     [Fact]
+    public async Task A_pace_faster_than_a_millisecond_still_sends_every_token_at_that_rate()
+    {
+        // 4,000 tokens/s: 0.25 ms apart, below the 1 ms a timer can tick; 200 tokens take about 50 ms.
+        var sw = Stopwatch.StartNew();
+        using var resp = await SendAsync(OpenAi("stub-fast1-tokens=200-tps=4000"));
+        var (tokens, _, done) = await ReadOpenAiAsync(resp);
+        Assert.True(done);
+        Assert.Equal(200, tokens.Count);
+        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(45), $"too fast: {sw.Elapsed}");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"too slow: {sw.Elapsed}");
+    }
+
+    [Fact]
     public async Task Non_streaming_request_gets_whole_reply()
     {
         using var resp = await SendAsync(OpenAi("stub-whole1-tokens=5", stream: false));

@@ -226,6 +226,8 @@ public sealed partial class ProviderStubServer
                 + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
     }
 
+    private static readonly TimeSpan MinTick = TimeSpan.FromMilliseconds(1);
+
     private async Task StreamAsync(HttpContext ctx, RecordedRequest rec, StubOptions o, StreamFrames frames, CancellationToken ct)
     {
         var response = ctx.Response;
@@ -245,7 +247,8 @@ public sealed partial class ProviderStubServer
         var start = Stopwatch.GetTimestamp();
         // One periodic timer per stream, not a Task.Delay per token (a timer, a promise and a registration each:
         // a fifth of the stub's CPU at 1,000 paced streams, on the machine the relay is measured on).
-        using var pace = intervalTicks > 0 && limit > 1 ? new PeriodicTimer(o.Interval) : null;
+        // PeriodicTimer refuses periods under 1 ms: a faster pace ticks every 1 ms and sends what is due on each tick.
+        using var pace = intervalTicks > 0 && limit > 1 ? new PeriodicTimer(o.Interval < MinTick ? MinTick : o.Interval) : null;
         var earlyTicks = Math.Min(intervalTicks / 4, Stopwatch.Frequency / 500);
         for (var i = 0; i < limit; i++)
         {

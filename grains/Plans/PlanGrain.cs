@@ -33,19 +33,22 @@ internal sealed partial class PlanGrain(
     private int _sessionMisses;
     private bool _appendedSinceCheck;              // the session proved itself alive since the last session check
     // The start-of-stream writes (user message, plan state) run while the first tokens flow; every later write or
-    // read of the plan's rows awaits this first. Never faults: a failure is recorded in _startFailure and ends the
-    // stream with an error.
+    // read of the plan's rows awaits this first (through StartWritten). Never faults: a failure is recorded in
+    // _startFailure and ends the stream with an error.
     private Task _startWrite = Task.CompletedTask;
+    // Lets the start-of-stream writes begin: set once the first chunk went to the watchers, or by whatever needs the
+    // rows; RecordStartAsync waits for it at most PlanOptions.StartWriteDelay.
+    private TaskCompletionSource? _startWriteGo;
     private string? _startFailure;
     // Completed and replaced whenever _log is replaced or a Tell ends: WatchStream waits on it for its stream to start.
     private TaskCompletionSource _streamChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Guid Id => this.GetPrimaryKey();
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken ct)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken ct)
     {
         _inbox?.Close(); // a session still posting hears the plan is gone, as an Append would
-        return Task.CompletedTask;
+        await StartWritten(); // a stream's start is recorded, not dropped with the activation
     }
 
     public override async Task OnActivateAsync(CancellationToken ct)
@@ -83,7 +86,7 @@ internal sealed partial class PlanGrain(
                 throw new InvalidRequestException("base URL must be an absolute http(s) URL");
             baseUrl = u.ToString().TrimEnd('/');
         }
-        await _startWrite;
+        await StartWritten();
         state.State.Model = new ModelSettings(provider, name, baseUrl);
         await state.WriteStateAsync();
     }
@@ -91,7 +94,7 @@ internal sealed partial class PlanGrain(
     public async Task<IReadOnlyList<ConvoMessage>> Conversation()
     {
         await RequireMemberAsync();
-        await _startWrite;
+        await StartWritten();
         return await store.Messages(Id);
     }
 
@@ -134,7 +137,8 @@ internal sealed partial class PlanGrain(
     {
         var caller = await RequireMemberAsync();
         RefuseIfStreaming();
-        if (_reserved is not { } r || r.StreamId != streamId || r.Caller != caller)
+        if (_reserved is not { } r || r.StreamId != streamId || r.Caller != caller
+            || time.GetElapsedTime(r.ReservedAt) > ReservationLifetime)
             throw new InvalidRequestException("this stream was not reserved by you, or its reservation expired: tell again");
         ArgumentNullException.ThrowIfNull(key);
         if (string.IsNullOrWhiteSpace(prompt)) throw new InvalidRequestException("prompt is empty");
@@ -188,12 +192,17 @@ internal sealed partial class PlanGrain(
         _sessionCheck = this.RegisterGrainTimer(CheckSessionAsync, new GrainTimerCreationOptions(options.Value.SessionCheck, options.Value.SessionCheck) { KeepAlive = true });
         // Not awaited: the first tokens need not wait for the database (it cost 1–6 ms of every time to first token).
         _startFailure = null;
-        _startWrite = RecordStartAsync(session, userMessage);
+        _startWriteGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _startWrite = RecordStartAsync(session, userMessage, _startWriteGo.Task);
     }
 
     /// <summary>Writes the user message and the plan state of a stream that is already running; on failure stops it.</summary>
-    private async Task RecordStartAsync(IStreamSessionGrain session, ConvoMessage userMessage)
+    private async Task RecordStartAsync(IStreamSessionGrain session, ConvoMessage userMessage, Task go)
     {
+        // A provider that answers at once would otherwise find its first tokens queued behind two database writes
+        // (serialising, sealing, PostgreSQL's work) on a busy machine: a third of the time to first token measured
+        // against a provider stub that answers in 0.3 ms. A real model takes longer than the bound to its first token.
+        if (!go.IsCompleted) await Task.WhenAny(go, Task.Delay(options.Value.StartWriteDelay)); // real time: a latency bound, not business time
         try
         {
             // Two tables, independent rows: written concurrently.
@@ -362,7 +371,7 @@ internal sealed partial class PlanGrain(
     {
         if (!state.RecordExists) return null; // already gone: erasing twice changes nothing
         var orgId = state.State.OrgId;
-        var startWrite = _startWrite;
+        var startWrite = StartWritten();
         CloseInbox();
         if (_log is { Ended: false } running)
         {
@@ -407,9 +416,23 @@ internal sealed partial class PlanGrain(
     private bool AddChunk(Guid streamId, string text)
     {
         if (_log is not { Ended: false } log || log.StreamId != streamId || state.State.Status != PlanStatus.Streaming) return false;
-        log.Add(StreamEventKind.Chunk, text);
+        log.Add(StreamEventKind.Chunk, text); // pushed to the watchers here
         _appendedSinceCheck = true;
+        ReleaseStartWrite();
         return true;
+    }
+
+    private void ReleaseStartWrite()
+    {
+        _startWriteGo?.TrySetResult();
+        _startWriteGo = null;
+    }
+
+    /// <summary>The start-of-stream writes, let go at once: await before any other read or write of the plan's rows.</summary>
+    private Task StartWritten()
+    {
+        ReleaseStartWrite();
+        return _startWrite;
     }
 
     private void CloseInbox()
@@ -430,7 +453,7 @@ internal sealed partial class PlanGrain(
         CloseInbox(); // nothing lands after the reply is taken for storing
         _sessionCheck?.Dispose();
         _sessionCheck = null;
-        await _startWrite; // the state row written at the start must not race (or overwrite) this one
+        await StartWritten(); // the state row written at the start must not race (or overwrite) this one
         // A failed start did not store the prompt: a reply alone would make no sense in the conversation.
         var storeReply = true;
         if (_startFailure is { } failure)
@@ -498,6 +521,9 @@ internal sealed partial class PlanGrain(
     }
 
     private static readonly TimeSpan HistoryReuse = TimeSpan.FromSeconds(2);
+    // A reservation is honoured while its session surely still holds its key pair (it drops an unused one after
+    // StreamSessionGrain.UnusedKeyPairLifetime): a prepared tell past it gets the plan's clear refusal.
+    private static readonly TimeSpan ReservationLifetime = Streams.StreamSessionGrain.UnusedKeyPairLifetime - TimeSpan.FromSeconds(10);
 
     private sealed record Reservation(Guid StreamId, Guid Caller, Task<History> History, long ReservedAt);
 

@@ -17,4 +17,10 @@ public sealed class PlanOptions
     public int MaxWatchers { get; set; } = 64;
     /// <summary>How often a streaming plan checks that its session is still alive.</summary>
     public TimeSpan SessionCheck { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// A stream's start (the prompt, the plan's streaming state) is written once its first chunk has gone to the
+    /// watchers, or after this long, whichever is first (zero: at once). A silo lost within this time loses the prompt
+    /// along with its stream.
+    /// </summary>
+    public TimeSpan StartWriteDelay { get; set; } = TimeSpan.FromMilliseconds(50);
 }

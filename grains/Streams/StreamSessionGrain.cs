@@ -26,6 +26,9 @@ internal sealed partial class StreamSessionGrain(
     IOptions<ScanControlOptions> scanControl,
     ILogger<StreamSessionGrain> log) : Grain, IStreamSessionGrain
 {
+    /// <summary>An opened session whose stream never starts drops its key pair and deactivates after this long.</summary>
+    internal static readonly TimeSpan UnusedKeyPairLifetime = TimeSpan.FromMinutes(2);
+
     // Volatile state: not persisted; gone on deactivation.
     private SessionKeyPair? _keyPair;   // one-time key pair; private half destroyed once used
     private UnsealedKey? _key;          // the provider key, pinned; wiped when the stream ends
@@ -55,7 +58,7 @@ internal sealed partial class StreamSessionGrain(
         _keyPair = new SessionKeyPair();
         // A reservation that is never used must not keep a key pair alive.
         this.RegisterGrainTimer(() => { if (!_running) { Wipe(); DeactivateOnIdle(); } return Task.CompletedTask; },
-            new GrainTimerCreationOptions(TimeSpan.FromMinutes(2), Timeout.InfiniteTimeSpan));
+            new GrainTimerCreationOptions(UnusedKeyPairLifetime, Timeout.InfiniteTimeSpan));
         return Task.FromResult(_keyPair.PublicKey);
     }
 

@@ -56,6 +56,8 @@ internal sealed class SiloSettings
         Require.Positive(Reminders.MinimumPeriod, "Reminders:MinimumPeriod");
         Require.Positive(Plans.Heartbeat, "Plans:Heartbeat");
         Require.Positive(Plans.SessionCheck, "Plans:SessionCheck");
+        if (Plans.StartWriteDelay < TimeSpan.Zero || Plans.StartWriteDelay > TimeSpan.FromSeconds(5))
+            throw new SettingsError("Plans:StartWriteDelay", "must be between 0 and 5 seconds");
         if (Plans.WatchLease < TimeSpan.FromSeconds(2)) throw new SettingsError("Plans:WatchLease", "must be at least 2 seconds (clients renew every second)");
         if (Plans.MaxWatchers < 1) throw new SettingsError("Plans:MaxWatchers", "must be at least 1");
         if (Plans.MaxPromptChars < 1) throw new SettingsError("Plans:MaxPromptChars", "must be at least 1");

@@ -11,11 +11,15 @@ internal static class StreamCommands
 
     private static Command Tell()
     {
-        var prompt = new Argument<string>("prompt") { Description = "what you want done" };
+        var prompt = new Argument<string?>("prompt")
+        {
+            Description = "what you want done; without it (or with -) it is read from standard input",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
         var baseUrl = new Option<string?>("--base-url") { Description = "send your key to this endpoint (default: your own setting or the provider's)" };
         var command = new Command("tell", "send a prompt to the current plan and stream the reply") { prompt, baseUrl };
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true,
-            c => TellAndWatch(c, parse.GetValue(prompt)!, parse.GetValue(baseUrl), ct), ct));
+            c => TellAndWatch(c, parse.GetValue(prompt), parse.GetValue(baseUrl), ct), ct));
         return command;
     }
 
@@ -47,13 +51,41 @@ internal static class StreamCommands
         return command;
     }
 
-    private static async Task<int> TellAndWatch(CliContext c, string prompt, string? baseUrl, CancellationToken ct)
+    private static async Task<int> TellAndWatch(CliContext c, string? prompt, string? baseUrl, CancellationToken ct)
     {
         var planId = Cli.CurrentPlan(c);
         IAsyncEnumerable<StreamEvent> events;
-        try { events = await c.Client.Streams.TellWatchingAsync(planId, prompt, baseUrl, ct: ct); }
+        try
+        {
+            events = prompt is null or "-"
+                ? await TellFromInputAsync(c.Client, planId, baseUrl, ct)
+                : await c.Client.Streams.TellWatchingAsync(planId, prompt, baseUrl, ct: ct);
+        }
         catch (InvalidOperationException e) { return Cli.Fail(e.Message); } // key or endpoint problem on this machine
         return await WatchAsync(c.Client, planId, ct, events);
+    }
+
+    /// <summary>
+    /// Reads the prompt from standard input while the tell is prepared (stream reserved, session opened, key sealed),
+    /// so only the prompt's own round trip is left once it is in. Whatever goes wrong with the preparation (another
+    /// tell took the plan's reservation, the prompt took minutes, no key) is left to the plain tell, which reports it.
+    /// </summary>
+    private static async Task<IAsyncEnumerable<StreamEvent>> TellFromInputAsync(PlandexClient client, Guid planId, string? baseUrl, CancellationToken ct)
+    {
+        var preparing = client.Streams.PrepareTellAsync(planId, baseUrl);
+        _ = preparing.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        if (!Console.IsInputRedirected) Console.Error.WriteLine("plandex: type your prompt, then Ctrl-D on a line of its own");
+        var prompt = (await Console.In.ReadToEndAsync(ct)).TrimEnd('\r', '\n');
+        if (string.IsNullOrWhiteSpace(prompt)) throw new InvalidOperationException("the prompt is empty");
+        Plandex.Client.Streams.PreparedTell? prepared = null;
+        try { prepared = await preparing; }
+        catch (Exception e) when (e is not OperationCanceledException) { /* the plain tell below meets it again */ }
+        if (prepared is not null)
+        {
+            try { return await client.Streams.TellWatchingAsync(prepared, prompt, ct); }
+            catch (InvalidRequestException) { /* reservation replaced or expired while the prompt was typed */ }
+        }
+        return await client.Streams.TellWatchingAsync(planId, prompt, baseUrl, ct: ct);
     }
 
     private static async Task<int> WatchAsync(PlandexClient client, Guid planId, CancellationToken ct, IAsyncEnumerable<StreamEvent>? events = null)

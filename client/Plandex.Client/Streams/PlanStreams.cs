@@ -38,16 +38,46 @@ public sealed class PlanStreams(PlandexClient client)
         var ticket = await plan.BeginTell();
         var watch = new PushedWatch(client, plan);
         watch.Subscribe(ticket.StreamId, 0); // on its way while the key is sealed
+        return await StartWatchedAsync(plan, watch, ticket.StreamId, prompt, Seal(ticket, baseUrlOverride, key), ct);
+    }
+
+    /// <summary>
+    /// The first half of a tell, for a client that knows a prompt is coming (the CLI while it reads one): reserves the
+    /// plan's stream, opens its session and seals the key to it, so the tell itself is one round trip. The key is
+    /// taken as by <see cref="TellAsync"/>. See <see cref="PreparedTell"/> for how long it stays good.
+    /// </summary>
+    public async Task<PreparedTell> PrepareTellAsync(Guid planId, string? baseUrlOverride = null, byte[]? key = null)
+    {
+        var ticket = await client.Plan(planId).BeginTell();
+        return new PreparedTell(planId, ticket.StreamId, Seal(ticket, baseUrlOverride, key));
+    }
+
+    /// <summary>
+    /// <see cref="TellWatchingAsync(Guid, string, string?, byte[]?, CancellationToken)"/> for a prepared tell. Throws
+    /// <see cref="InvalidRequestException"/> when its reservation was replaced or expired: prepare again.
+    /// </summary>
+    public async Task<IAsyncEnumerable<StreamEvent>> TellWatchingAsync(PreparedTell prepared, string prompt, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        var plan = client.Plan(prepared.PlanId);
+        var watch = new PushedWatch(client, plan);
+        watch.Subscribe(prepared.StreamId, 0);
+        return await StartWatchedAsync(plan, watch, prepared.StreamId, prompt, prepared.Key, ct);
+    }
+
+    private async Task<IAsyncEnumerable<StreamEvent>> StartWatchedAsync(IPlanGrain plan, PushedWatch watch, Guid streamId,
+        string prompt, SealedKey key, CancellationToken ct)
+    {
         try
         {
-            await plan.Tell(ticket.StreamId, prompt, Seal(ticket, baseUrlOverride, key));
+            await plan.Tell(streamId, prompt, key);
         }
         catch
         {
             await watch.DisposeAsync();
             throw;
         }
-        return Follow(watch, ticket.StreamId, 0, ct);
+        return Follow(watch, streamId, 0, ct);
     }
 
     private static SealedKey Seal(StreamTicket ticket, string? baseUrlOverride, byte[]? key)

@@ -9,11 +9,11 @@ public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr);
 public static class ProcessRunner
 {
     public static async Task<ProcessResult> RunAsync(string file, IEnumerable<string> args,
-        IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null, TimeSpan? timeout = null)
+        IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null, TimeSpan? timeout = null, string? stdin = null)
     {
         var psi = new ProcessStartInfo(file)
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null, UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -25,6 +25,11 @@ public static class ProcessRunner
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
+        if (stdin is not null)
+        {
+            await p.StandardInput.WriteAsync(stdin);
+            p.StandardInput.Close();
+        }
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
         try { await p.WaitForExitAsync(cts.Token); }
         catch (OperationCanceledException)
@@ -37,6 +42,6 @@ public static class ProcessRunner
     }
 
     public static Task<ProcessResult> DotnetAsync(string dll, IEnumerable<string> args,
-        IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null, TimeSpan? timeout = null) =>
-        RunAsync("dotnet", new[] { dll }.Concat(args), env, workingDirectory, timeout);
+        IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null, TimeSpan? timeout = null, string? stdin = null) =>
+        RunAsync("dotnet", new[] { dll }.Concat(args), env, workingDirectory, timeout, stdin);
 }

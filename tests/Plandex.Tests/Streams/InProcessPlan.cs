@@ -16,10 +16,13 @@ internal sealed class InProcessPlan : IAsyncDisposable
     private readonly TestDatabase _db;
     private readonly InProcessSilo _silo;
 
-    private InProcessPlan(ProviderStubServer stub, TestDatabase db, InProcessSilo silo, PlandexClient client, Guid planId)
+    private InProcessPlan(ProviderStubServer stub, TestDatabase db, InProcessSilo silo, FakeTimeProvider time, PlandexClient client, Guid planId)
     {
-        (_stub, _db, _silo, Client, PlanId) = (stub, db, silo, client, planId);
+        (_stub, _db, _silo, Time, Client, PlanId) = (stub, db, silo, time, client, planId);
     }
+
+    /// <summary>The grains' clock (Orleans' own timers run on real time).</summary>
+    public FakeTimeProvider Time { get; }
 
     public ProviderStubServer Stub => _stub;
     public PlandexClient Client { get; }
@@ -35,13 +38,14 @@ internal sealed class InProcessPlan : IAsyncDisposable
         InProcessSilo? silo = null;
         try
         {
-            silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow), values, extra: extra);
+            var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+            silo = await InProcessSilo.StartAsync(db, time, values, extra: extra);
             await using var anon = await silo.ConnectAsync();
             var me = await anon.SignUpAsync(new SignUpRequest($"u{Guid.NewGuid():N}@example.com", "Streamer"));
             var client = await silo.ConnectAsync(me.Token);
             var planId = (await client.Org(me.OrgId).CreatePlan("plan")).PlanId;
             await client.Plan(planId).SetModel(new ModelSettings("openai", model));
-            return new InProcessPlan(stub, db, silo, client, planId);
+            return new InProcessPlan(stub, db, silo, time, client, planId);
         }
         catch
         {

@@ -18,16 +18,7 @@ public sealed class StreamTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Full_stream_through_the_CLI_is_stored_and_its_session_leaves_memory()
     {
-        var silo = _w.Silos[0];
-        var config = TestEnv.NewWorkDir("cli");
-        var env = new Dictionary<string, string>
-        {
-            ["PLANDEX_CONFIG_DIR"] = config,
-            ["PLANDEX_SERVER"] = $"127.0.0.1:{silo.GatewayPort}",
-            ["PLANDEX_CLUSTER_ID"] = "test",
-            ["OPENAI_API_KEY"] = Encoding.UTF8.GetString(_w.Key),
-            ["PLANDEX_OPENAI_BASE_URL"] = _w.Endpoint,
-        };
+        var env = CliEnv("cli");
         async Task<ProcessResult> Cli(params string[] args)
         {
             var r = await ProcessRunner.DotnetAsync(TestEnv.CliDll, args, env);
@@ -53,6 +44,66 @@ public sealed class StreamTests(ITestOutputHelper output) : IAsyncLifetime
         var request = Assert.Single(_w.Stub.Requests);
         Assert.Equal(ProviderStubServer.HashCredential(Encoding.UTF8.GetString(_w.Key)), request.CredentialSha256);
         Assert.Contains(request.Messages, m => m.Role == "user" && m.Content == "hello from the CLI");
+    }
+
+    /// <summary>The CLI's environment: its own config directory, this world's silo, key and stub endpoint.</summary>
+    private Dictionary<string, string> CliEnv(string name) => new()
+    {
+        ["PLANDEX_CONFIG_DIR"] = TestEnv.NewWorkDir(name),
+        ["PLANDEX_SERVER"] = $"127.0.0.1:{_w.Silos[0].GatewayPort}",
+        ["PLANDEX_CLUSTER_ID"] = "test",
+        ["OPENAI_API_KEY"] = Encoding.UTF8.GetString(_w.Key),
+        ["PLANDEX_OPENAI_BASE_URL"] = _w.Endpoint,
+    };
+
+    [Fact]
+    public async Task The_CLI_reads_a_prompt_from_standard_input_while_its_tell_is_prepared()
+    {
+        var env = CliEnv("cli-stdin");
+        async Task<ProcessResult> Cli(string? stdin, params string[] args)
+        {
+            var r = await ProcessRunner.DotnetAsync(TestEnv.CliDll, args, env, stdin: stdin);
+            Assert.True(r.ExitCode == 0, $"plandex {string.Join(' ', args)} failed: {r.Stderr}");
+            return r;
+        }
+        await Cli(null, "sign-up", "--email", "cli-stdin@example.com", "--name", "Cli");
+        await Cli(null, "new", "--name", "stdin-plan");
+        await Cli(null, "set-model", "openai", "stub-tokens=12");
+
+        var tell = await Cli("a prompt\nover two lines\n", "tell");
+        Assert.Contains(ProviderStubServer.ExpectedText(12), tell.Stdout);
+        var request = Assert.Single(_w.Stub.Requests);
+        Assert.Contains(request.Messages, m => m.Role == "user" && m.Content == "a prompt\nover two lines");
+
+        // An empty prompt is refused before anything reaches the provider.
+        var empty = await ProcessRunner.DotnetAsync(TestEnv.CliDll, ["tell", "-"], env, stdin: "\n");
+        Assert.NotEqual(0, empty.ExitCode);
+        Assert.Contains("prompt is empty", empty.Stderr);
+        Assert.Single(_w.Stub.Requests);
+    }
+
+    [Fact]
+    public async Task A_streams_start_is_written_within_its_bound_when_the_first_token_is_slow()
+    {
+        // The start (prompt, streaming state) waits for the first chunk to go out, but at most Plans:StartWriteDelay
+        // (50 ms): with a first token 1.5 s away (the stall limit here is 2 s), the prompt's row must be there long before it.
+        await using var client = await _w.ClientAsync();
+        var planId = await _w.NewPlanAsync(client, "stub-tokens=3-first=1500ms");
+        await _w.TellAsync(client, planId, "written early");
+        var since = Stopwatch.StartNew();
+        var sql = $"SELECT count(*) FROM plandex_plan_messages WHERE plan_id = '{planId}' AND role = 'user'";
+        // Read in the database itself: asking the plan for its conversation would let the write go at once.
+        while (await _w.Db.ScalarAsync<long>(sql) == 0)
+        {
+            Assert.True(since.Elapsed < TimeSpan.FromSeconds(1), "the prompt was not written well before the first token");
+            await Task.Delay(20);
+        }
+        output.WriteLine($"prompt row written {since.ElapsedMilliseconds} ms after Tell returned");
+        Assert.Single(_w.Stub.Requests); // the one request, its first token still pending
+
+        var events = await StreamWorld.CollectAsync(client, planId);
+        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        Assert.Equal(ProviderStubServer.ExpectedText(3), StreamWorld.Text(events));
     }
 
     [Fact]

@@ -211,8 +211,9 @@ internal static class StreamBenchmark
             var ttftWarmFor = TimeSpan.FromSeconds(warm ? 0.5 : 8);
             StreamHarness.Log($"2. time to first token: {o.TtftStreams} sequential short streams (after {ttftWarmFor.TotalSeconds:N1} s of warm-ups)");
             const string shortModel = "stub-tokens=3";
-            var shortPlans = await Plans(o.TtftStreams + ttftWarmUps, shortModel); // fresh plans: see throughput
+            var shortPlans = await Plans(2 * (o.TtftStreams + ttftWarmUps), shortModel); // fresh plans: see throughput
             var fullTtft = new List<double>();
+            var preparedTtft = new List<double>();
             var directTtft = new List<double>();
             var tellMs = new List<double>();
             var load2 = StreamHarness.LoadAverage();
@@ -221,14 +222,17 @@ internal static class StreamBenchmark
             {
                 if (i < 0 && ttftWarming.Elapsed > ttftWarmFor) i = 0;
                 var d = await direct.ReadAsync(shortModel, null, ct);
-                var f = await full.RunAsync(shortPlans[i + ttftWarmUps], null, ct);
+                var f = await full.RunAsync(shortPlans[2 * (i + ttftWarmUps)], null, ct);
                 Require(f.Outcome == StreamEventKind.Finished && f.Tokens == 3, $"short stream: {f.Outcome} {f.Error}");
+                var pf = await full.RunAsync(shortPlans[2 * (i + ttftWarmUps) + 1], null, ct, prepared: true);
+                Require(pf.Outcome == StreamEventKind.Finished && pf.Tokens == 3, $"short prepared stream: {pf.Outcome} {pf.Error}");
                 if (i < 0) continue;
                 directTtft.Add(Ms(d.FirstTokenTicks - d.StartTicks));
                 fullTtft.Add(Ms(f.FirstChunkTicks - f.StartTicks));
+                preparedTtft.Add(Ms(pf.FirstChunkTicks - pf.StartTicks));
                 tellMs.Add(Ms(f.TellDoneTicks - f.StartTicks));
             }
-            report.Ttft(fullTtft, directTtft, tellMs, load2 + " → " + StreamHarness.LoadAverage());
+            report.Ttft(fullTtft, preparedTtft, directTtft, tellMs, load2 + " → " + StreamHarness.LoadAverage());
         }
 
         if (!o.Runs("concurrency"))
@@ -396,15 +400,21 @@ internal static class StreamBenchmark
         public sealed record Result(StreamEventKind Outcome, int Tokens, int Chunks, long StartTicks, long TellDoneTicks,
             long FirstChunkTicks, long LastChunkTicks, long EndTicks, string? Error);
 
-        public async Task<Result> RunAsync(Guid planId, Action<long>? onChunk, CancellationToken ct, SemaphoreSlim? gate = null, Action? started = null)
+        /// <param name="prepared">The tell is prepared (<c>PrepareTellAsync</c>: BeginTell and sealing) before the clock
+        /// starts, as the CLI does while a prompt is typed; the clock then runs from the prepared tell's call.</param>
+        public async Task<Result> RunAsync(Guid planId, Action<long>? onChunk, CancellationToken ct, SemaphoreSlim? gate = null,
+            Action? started = null, bool prepared = false)
         {
             if (gate is not null) await gate.WaitAsync(ct);
             long start, tellDone;
             IAsyncEnumerable<StreamEvent> events;
             try
             {
+                var ready = prepared ? await client.Streams.PrepareTellAsync(planId, endpoint, (byte[])key.Clone()) : null;
                 start = Stopwatch.GetTimestamp();
-                events = await client.Streams.TellWatchingAsync(planId, "hello", endpoint, (byte[])key.Clone(), ct);
+                events = ready is not null
+                    ? await client.Streams.TellWatchingAsync(ready, "hello", ct)
+                    : await client.Streams.TellWatchingAsync(planId, "hello", endpoint, (byte[])key.Clone(), ct);
                 tellDone = Stopwatch.GetTimestamp();
             }
             finally { gate?.Release(); }
@@ -459,8 +469,9 @@ internal static class StreamBenchmark
                 + $"sealing the key on the client {M(2)} ms; `Tell` (+ unseal, provider connection opened) {M(3)} ms; then the pull `Watch`'s first event {M(4)} ms and the first chunk {M(5)} ms after `Tell` returned.");
         }
 
-        public void Ttft(List<double> full, List<double> direct, List<double> tell, string load)
+        public void Ttft(List<double> full, List<double> prepared, List<double> direct, List<double> tell, string load)
         {
+            var pr = prepared.Order().ToArray();
             var f = full.Order().ToArray();
             var d = direct.Order().ToArray();
             var t = tell.Order().ToArray();
@@ -468,8 +479,13 @@ internal static class StreamBenchmark
             var addedP99 = P(f, 99) - P(d, 99);
             _rows.Add($"| Time to first token, median ({f.Length} sequential streams) | {P(f, 50):N2} ms | {P(d, 50):N2} ms | +{addedMedian:N2} ms | ≤ +2 ms | {(addedMedian <= 2 ? "✅" : "❌")} | {load} |");
             _rows.Add($"| Time to first token, p99 | {P(f, 99):N2} ms | {P(d, 99):N2} ms | +{addedP99:N2} ms | – | | |");
+            var preparedMedian = P(pr, 50) - P(d, 50);
+            _rows.Add($"| Time to first token, median, prepared tell ({pr.Length} more streams) | {P(pr, 50):N2} ms | {P(d, 50):N2} ms | +{preparedMedian:N2} ms | ≤ +2 ms | {(preparedMedian <= 2 ? "✅" : "❌")} | |");
+            _rows.Add($"| Time to first token, p99, prepared tell | {P(pr, 99):N2} ms | {P(d, 99):N2} ms | +{P(pr, 99) - P(d, 99):N2} ms | – | | |");
             _notes.Add($"TTFT = from the call that starts the stream (client `TellWatchingAsync` / `HttpClient.SendAsync`) to the first chunk with text received; "
-                + $"added = full − direct of the same percentile. Of the full-path median, `TellWatchingAsync` (BeginTell, then Subscribe sent while the key is sealed and Tell runs; events are pushed) took {P(t, 50):N2} ms (p99 {P(t, 99):N2}).");
+                + $"added = full − direct of the same percentile. Of the full-path median, `TellWatchingAsync` (BeginTell, then Subscribe sent while the key is sealed and Tell runs; events are pushed) took {P(t, 50):N2} ms (p99 {P(t, 99):N2}). "
+                + "A prepared tell (`PrepareTellAsync`: BeginTell and sealing done before the clock starts, as `plandex tell` does while it reads the prompt) "
+                + "is measured from `TellWatchingAsync(prepared, prompt)`: Subscribe and Tell, one round trip; each iteration runs direct, plain, prepared in turn.");
         }
 
         public void Concurrency(int n, ConcurrentResult s, ConcurrentResult d)

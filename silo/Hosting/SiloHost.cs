@@ -195,7 +195,7 @@ internal static class SiloHost
     {
         PlandexMetrics.Initialize();
         var otel = builder.Services.AddOpenTelemetry()
-            .WithMetrics(m => m.AddMeter("Microsoft.Orleans", PlandexMetrics.MeterName)
+            .WithMetrics(m => m.AddMeter("Microsoft.Orleans", PlandexMetrics.MeterName, "System.Runtime") // System.Runtime: GC, thread pool, JIT
                 .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         // Traces leave the process only when an operator names a collector: by default nothing is sent anywhere.
         if (settings.Telemetry.OtlpEndpoint.Length > 0)

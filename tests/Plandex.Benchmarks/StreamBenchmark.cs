@@ -306,12 +306,22 @@ internal static class StreamBenchmark
         var stubCpu0 = StreamHarness.CpuSeconds(h.Stub.Id);
         var driverCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long peak = idle;
+        // The silo's GC (System.Runtime meter): collections and pause time over the run, and the most paused second.
+        const string pauseMetric = "dotnet_gc_pause_time_seconds", collections = "dotnet_gc_collections";
+        var gc0 = (Pause: await h.MetricAsync(pauseMetric), Gen2: await h.MetricAsync(collections, "gen2"), All: await h.MetricAsync(collections));
+        double worstPauseSecond = 0;
         using var sampling = new CancellationTokenSource();
         var sampler = Task.Run(async () =>
         {
-            while (!sampling.IsCancellationRequested)
+            var lastPause = gc0.Pause;
+            for (var tick = 1; !sampling.IsCancellationRequested; tick++)
             {
                 try { peak = Math.Max(peak, StreamHarness.Rss(siloPid)); } catch (IOException) { }
+                if (viaSilo && tick % 5 == 0)
+                {
+                    try { var p = await h.MetricAsync(pauseMetric); worstPauseSecond = Math.Max(worstPauseSecond, p - lastPause); lastPause = p; }
+                    catch (HttpRequestException) { }
+                }
                 try { await Task.Delay(200, sampling.Token); } catch (OperationCanceledException) { }
             }
         });
@@ -371,6 +381,10 @@ internal static class StreamBenchmark
         var cpu = (StreamHarness.CpuSeconds(siloPid) - cpu0) / wall * 100;
         var stubCpu = (StreamHarness.CpuSeconds(h.Stub.Id) - stubCpu0) / wall * 100;
         var driverCpu = (Process.GetCurrentProcess().TotalProcessorTime - driverCpu0).TotalSeconds / wall * 100;
+        var gcNote = viaSilo
+            ? $", silo GC: {await h.MetricAsync(collections) - gc0.All:N0} collections ({await h.MetricAsync(collections, "gen2") - gc0.Gen2:N0} gen2), "
+              + $"paused {(await h.MetricAsync(pauseMetric) - gc0.Pause) * 1000:N0} ms in all, at most {worstPauseSecond * 1000:N0} ms within one second"
+            : "";
         var all = gaps.SelectMany(x => x ?? []).ToArray();
         if (Environment.GetEnvironmentVariable("BENCH_GAPS_DUMP") is { Length: > 0 } dump && viaSilo)
             File.WriteAllLines($"{dump}.{n}", gaps.SelectMany((x, i) => (x ?? []).Select((gap, j) => $"{Ms(gapAt[i][j] - t0):F1} {gap:F1}")));
@@ -385,7 +399,7 @@ internal static class StreamBenchmark
             load + " → " + StreamHarness.LoadAverage(), firstError, P(steady, 99));
         StreamHarness.Log($"   {(viaSilo ? "full path" : "direct   ")} × {n}: {result.Completed}/{n} complete, gap p50 {result.GapP50:N1} p99 {result.GapP99:N1} (after the ramp {result.SteadyGapP99:N1}) max {result.GapMax:N0} ms, "
             + $"ttft p50 {result.TtftP50:N1} ms, ramp {result.StartSpreadS:N1} s, wall {wall:N1} s, silo RSS {idle / 1048576.0:N0}→{peak / 1048576.0:N0} MiB "
-            + $"({result.KbPerStream:N1} KB/stream), silo CPU {cpu:N0}%, stub CPU {stubCpu:N0}%, load driver CPU {driverCpu:N0}%, load {result.Load}"
+            + $"({result.KbPerStream:N1} KB/stream), silo CPU {cpu:N0}%, stub CPU {stubCpu:N0}%, load driver CPU {driverCpu:N0}%{gcNote}, load {result.Load}"
             + (firstError is null ? "" : $"; first error: {firstError}"));
         return result;
     }

@@ -153,11 +153,13 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         throw new TimeoutException("silo not ready:\n" + Tail(SiloLog));
     }
 
-    public async Task<double> MetricAsync(string name)
+    /// <summary>The sum of a silo metric's series (those whose labels contain <paramref name="label"/>, when given).</summary>
+    public async Task<double> MetricAsync(string name, string? label = null)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var text = await http.GetStringAsync($"http://127.0.0.1:{SiloHttpPort}/metrics");
-        bool Is(string l, string n) => l.StartsWith(n, StringComparison.Ordinal) && l.Length > n.Length && l[n.Length] is ' ' or '{';
+        bool Is(string l, string n) => l.StartsWith(n, StringComparison.Ordinal) && l.Length > n.Length && l[n.Length] is ' ' or '{'
+            && (label is null || l.Contains(label, StringComparison.Ordinal));
         return text.Split('\n').Where(l => Is(l, name) || Is(l, name + "_total"))
             .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)).Sum();
     }

@@ -131,6 +131,7 @@ public sealed class SiloTests(ITestOutputHelper output)
         var metrics = await silo.GetAsync("/metrics");
         Assert.Contains("orleans_", metrics);
         Assert.Contains("plandex_sessions_active", metrics);
+        Assert.Contains("dotnet_gc_collections", metrics); // the runtime's own meter
         Assert.Contains("<html", await silo.GetAsync("/dashboard/"), StringComparison.OrdinalIgnoreCase);
     }
 }

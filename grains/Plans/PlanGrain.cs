@@ -199,9 +199,9 @@ internal sealed partial class PlanGrain(
     /// <summary>Writes the user message and the plan state of a stream that is already running; on failure stops it.</summary>
     private async Task RecordStartAsync(IStreamSessionGrain session, ConvoMessage userMessage, Task go)
     {
-        // A provider that answers at once would otherwise find its first tokens queued behind two database writes
-        // (serialising, sealing, PostgreSQL's work) on a busy machine: a third of the time to first token measured
-        // against a provider stub that answers in 0.3 ms. A real model takes longer than the bound to its first token.
+        // A provider that answers at once would otherwise find its first tokens waiting for a core behind these two
+        // writes (serialising, sealing, PostgreSQL's own work): 0.4–0.9 ms of a 1.4–4 ms time to first token against
+        // a stub that answers in 0.3 ms (PERF-NOTES, ninth session). A real model takes longer than the bound anyway.
         if (!go.IsCompleted) await Task.WhenAny(go, Task.Delay(options.Value.StartWriteDelay)); // real time: a latency bound, not business time
         try
         {

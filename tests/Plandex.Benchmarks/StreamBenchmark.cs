@@ -468,6 +468,7 @@ internal static class StreamBenchmark
         private readonly List<string> _concurrency = [];
         private readonly List<string> _notes = [];
         private int _best;
+        private int _largestTried; // the search stops at the first count that misses, which may be below --max
 
         public void Throughput(double full, double prepared, double direct, List<double> fulls, List<double> directs, double fullRelay, double directRelay, double tellMs, string load)
         {
@@ -511,6 +512,7 @@ internal static class StreamBenchmark
         public void Concurrency(int n, ConcurrentResult s, ConcurrentResult d)
         {
             if (s.MeetsGoal) _best = Math.Max(_best, n);
+            _largestTried = Math.Max(_largestTried, n);
             _concurrency.Add($"| {n:N0} | {s.Completed:N0}/{n:N0} | {s.GapP50:N1} / {s.GapP99:N1} / {s.GapMax:N0} | {d.Completed:N0}/{n:N0} | {d.GapP50:N1} / {d.GapP99:N1} / {d.GapMax:N0} | "
                 + $"{s.TtftP50:N1} / {d.TtftP50:N1} | {s.IdleRss / 1048576.0:N0} → {s.PeakRss / 1048576.0:N0} MiB = {s.KbPerStream:N1} KB | {s.SiloCpuPct:N0}% / {s.StubCpuPct:N0}% | "
                 + $"{(s.MeetsGoal && s.KbPerStream <= 50 ? "✅" : s.MeetsGoal ? "⚠️ mem" : "❌")} | {s.Load} |");
@@ -546,7 +548,7 @@ internal static class StreamBenchmark
             foreach (var r in _concurrency) sb.AppendLine(r);
             sb.AppendLine();
             sb.AppendLine(_best > 0
-                ? $"Largest tested count meeting the p99 goal: **{_best:N0}** concurrent streams (tested up to {o.Max:N0})."
+                ? $"Largest tested count meeting the p99 goal: **{_best:N0}** concurrent streams (tested up to {_largestTried:N0}; the search stops at the first count that misses)."
                 : "No tested count met the p99 goal.");
             foreach (var n in _notes) sb.AppendLine().Append("- ").Append(n);
             sb.AppendLine();

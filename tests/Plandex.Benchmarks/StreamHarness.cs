@@ -153,15 +153,27 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         throw new TimeoutException("silo not ready:\n" + Tail(SiloLog));
     }
 
-    /// <summary>The sum of a silo metric's series (those whose labels contain <paramref name="label"/>, when given).</summary>
-    public async Task<double> MetricAsync(string name, string? label = null)
+    public async Task<double> MetricAsync(string name) => (await MetricsAsync()).Sum(name);
+
+    /// <summary>One scrape of the silo's metrics, to read several values from.</summary>
+    public async Task<MetricsPage> MetricsAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        var text = await http.GetStringAsync($"http://127.0.0.1:{SiloHttpPort}/metrics");
-        bool Is(string l, string n) => l.StartsWith(n, StringComparison.Ordinal) && l.Length > n.Length && l[n.Length] is ' ' or '{'
-            && (label is null || l.Contains(label, StringComparison.Ordinal));
-        return text.Split('\n').Where(l => Is(l, name) || Is(l, name + "_total"))
-            .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)).Sum();
+        return new MetricsPage(await http.GetStringAsync($"http://127.0.0.1:{SiloHttpPort}/metrics"));
+    }
+
+    public sealed class MetricsPage(string text)
+    {
+        private readonly string[] _lines = text.Split('\n');
+
+        /// <summary>The sum of a metric's series (those whose labels contain <paramref name="label"/>, when given).</summary>
+        public double Sum(string name, string? label = null)
+        {
+            bool Is(string l, string n) => l.StartsWith(n, StringComparison.Ordinal) && l.Length > n.Length && l[n.Length] is ' ' or '{'
+                && (label is null || l.Contains(label, StringComparison.Ordinal));
+            return _lines.Where(l => Is(l, name) || Is(l, name + "_total"))
+                .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)).Sum();
+        }
     }
 
     /// <summary>VmRSS of a process in bytes.</summary>

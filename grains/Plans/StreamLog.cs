@@ -27,6 +27,9 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
     private Dictionary<int, string>? _eventTexts;        // text of non-chunk events, by index
     // Made only when a pull watcher waits: pushed watches (the usual case) need no signal per event.
     private TaskCompletionSource? _changed;
+    // The newest chunk's text as it was added, until the next event: the push of each new batch reads it back
+    // without decoding the UTF-8 again (one string per batch instead of two).
+    private string? _latestText;
 
     public Guid StreamId { get; } = streamId;
     public long LastSeq => _count;
@@ -41,6 +44,7 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
     public void Add(StreamEventKind kind, string? text = null)
     {
         if (Ended) return;
+        _latestText = kind == StreamEventKind.Chunk ? text ?? "" : null;
         if (kind == StreamEventKind.Chunk) AppendText(text ?? "");
         else if (text is not null) (_eventTexts ??= [])[_count] = text;
         if (_count % EntryBlock == 0) _entries.Add(new Entry[EntryBlock]);
@@ -60,6 +64,7 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
             var e = EntryAt(i);
             if (e.Kind != StreamEventKind.Chunk)
                 return new StreamEvent(StreamId, seq, e.Kind, _eventTexts is not null && _eventTexts.TryGetValue(i, out var t) ? t : null);
+            if (seq == _count && _latestText is { } latest) return new StreamEvent(StreamId, seq, e.Kind, latest);
             var start = i == 0 ? 0 : EntryAt(i - 1).End;
             return new StreamEvent(StreamId, seq, e.Kind, Text(start, e.End));
         }

@@ -4,24 +4,25 @@ using System.Threading.Tasks.Sources;
 namespace Plandex.Grains.Providers;
 
 /// <summary>
-/// The wait between two batches of one paced read loop, re-armed for every window: one timer and one cancellation
-/// registration for the whole stream. (A <c>Task.Delay</c> per batch created a timer, a promise and a registration
-/// each time: at 1,000 streams, an eighth of the silo's allocations and a timer queue of thousands to scan.)
+/// The wait between two batches of one paced read loop, re-armed for every window: one cancellation registration for
+/// the whole stream, and a place on the process's <see cref="PaceWheel"/> instead of a timer of its own. (A
+/// <c>Task.Delay</c> per batch created a timer, a promise and a registration each time; a <see cref="Timer"/> per
+/// stream still left .NET's timer queue a thousand short timers to walk on every firing.)
 /// One wait at a time; the awaiting code resumes in its own context (the session's grain scheduler).
 /// </summary>
 internal sealed class PaceTimer : IValueTaskSource, IDisposable
 {
     private ManualResetValueTaskSourceCore<bool> _core;
-    private readonly Timer _timer;
+    private readonly PaceWheel _wheel;
     private readonly CancellationTokenRegistration _cancelled;
     private readonly CancellationToken _ct;
     private long _dueAt;   // timestamp the current wait ends at
     private int _waiting;  // 1 while a wait is armed; whoever resets it to 0 completes the wait
 
-    public PaceTimer(CancellationToken ct)
+    public PaceTimer(CancellationToken ct, PaceWheel? wheel = null)
     {
         _ct = ct;
-        _timer = new Timer(static s => ((PaceTimer)s!).Fire(), this, Timeout.Infinite, Timeout.Infinite);
+        _wheel = wheel ?? PaceWheel.Shared;
         _cancelled = ct.UnsafeRegister(static s => ((PaceTimer)s!).Cancel(), this);
     }
 
@@ -29,25 +30,20 @@ internal sealed class PaceTimer : IValueTaskSource, IDisposable
     {
         _ct.ThrowIfCancellationRequested();
         _core.Reset();
+        var version = _core.Version;
         _dueAt = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
         Volatile.Write(ref _waiting, 1); // one wait at a time: the previous one ended before this is armed
-        _timer.Change(delay, Timeout.InfiniteTimeSpan);
+        _wheel.Add(this, version, _dueAt);
         if (_ct.IsCancellationRequested) Cancel(); // cancelled between the check and the arming
-        return new ValueTask(this, _core.Version);
+        return new ValueTask(this, version);
     }
 
-    private void Fire()
+    /// <summary>The wheel's tick for the wait <paramref name="version"/>; a stale one (cancelled, or an older wait) is ignored.</summary>
+    internal void Elapsed(short version, long now)
     {
-        // .NET timers run on a coarse clock and can fire a few ms early: then wait out the rest, never end early.
-        var left = Volatile.Read(ref _dueAt) - Stopwatch.GetTimestamp();
-        if (left > 0)
-        {
-            if (Volatile.Read(ref _waiting) == 0) return; // cancelled meanwhile: nothing to wait for
-            var rest = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, left * TimeSpan.TicksPerSecond / Stopwatch.Frequency));
-            try { _timer.Change(rest, Timeout.InfiniteTimeSpan); }
-            catch (ObjectDisposedException) { /* the read loop ended (cancelled) and disposed the timer meanwhile */ }
-            return;
-        }
+        if (version != _core.Version || Volatile.Read(ref _waiting) == 0) return;
+        var dueAt = Volatile.Read(ref _dueAt);
+        if (now < dueAt) { _wheel.Add(this, version, dueAt); return; } // longer than one round of the wheel
         if (Interlocked.CompareExchange(ref _waiting, 0, 1) == 1) _core.SetResult(true);
     }
 
@@ -61,9 +57,5 @@ internal sealed class PaceTimer : IValueTaskSource, IDisposable
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
 
-    public void Dispose()
-    {
-        _cancelled.Dispose();
-        _timer.Dispose();
-    }
+    public void Dispose() => _cancelled.Dispose(); // a pending place on the wheel is dropped as stale when its slot turns
 }

@@ -21,7 +21,10 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
     public TimeSpan MinInterval { get; set; }
 
     private readonly Lock _gate = new();
-    private readonly StringBuilder _waiting = new(); // guarded by _gate
+    // What waits for the next delivery: one batch as it came (the usual case: nothing to merge, so no copy), or
+    // several merged. Guarded by _gate.
+    private string? _single;
+    private readonly StringBuilder _merged = new();
     private bool _queued;                            // a delivery is queued on the plan; guarded by _gate
     private bool _open;                              // the plan's log for this stream exists; guarded by _gate
     private bool _closed;                            // the plan takes nothing more; guarded by _gate
@@ -39,7 +42,12 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
         {
             if (_closed) throw Refused();
             if (text.Length == 0) return;
-            _waiting.Append(text);
+            if (_single is null && _merged.Length == 0) _single = text;
+            else
+            {
+                if (_single is not null) { _merged.Append(_single); _single = null; }
+                _merged.Append(text);
+            }
             if (_queued || !_open) return;
             _queued = true;
             var wait = MinInterval - System.Diagnostics.Stopwatch.GetElapsedTime(_lastDelivery);
@@ -86,7 +94,8 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
         lock (_gate)
         {
             _closed = true;
-            _waiting.Clear();
+            _single = null;
+            _merged.Clear();
             _later?.Dispose();
             drained = _drained;
             _drained = null;
@@ -101,7 +110,7 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
         lock (_gate)
         {
             if (_closed) throw Refused();
-            if (_waiting.Length == 0 && !_queued) return;
+            if (Empty && !_queued) return;
             wait = (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
         Release();
@@ -116,21 +125,24 @@ internal sealed class PlanInbox(IGrainContext plan, Guid streamId, Func<Guid, st
         lock (_gate)
         {
             _queued = false;
-            if (!_closed && _waiting.Length > 0)
+            if (!_closed && !Empty)
             {
                 _lastDelivery = System.Diagnostics.Stopwatch.GetTimestamp();
-                text = _waiting.ToString();
-                _waiting.Clear();
+                text = _single ?? _merged.ToString();
+                _single = null;
+                _merged.Clear();
             }
         }
         if (text is not null && !add(streamId, text)) { Close(); return; }
         TaskCompletionSource? drained = null;
         lock (_gate)
         {
-            if (_waiting.Length == 0 && !_queued) { drained = _drained; _drained = null; }
+            if (Empty && !_queued) { drained = _drained; _drained = null; }
         }
         drained?.TrySetResult();
     }
+
+    private bool Empty => _single is null && _merged.Length == 0; // under _gate
 
     private static InvalidRequestException Refused() => new("this stream is no longer the plan's active stream");
 }

@@ -34,4 +34,40 @@ public sealed class PaceTimerTests
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5));
         Assert.Throws<OperationCanceledException>(() => { _ = pacer.WaitAsync(TimeSpan.FromMilliseconds(5)); });
     }
+
+    [Fact]
+    public async Task Many_waits_on_one_wheel_each_end_no_sooner_than_asked_and_the_wheel_stops_when_none_is_left()
+    {
+        var wheel = new PaceWheel(TimeSpan.FromMilliseconds(2));
+        using var cts = new CancellationTokenSource();
+        var pacers = Enumerable.Range(0, 300).Select(_ => new PaceTimer(cts.Token, wheel)).ToArray();
+        var rounds = pacers.Select((p, i) => Task.Run(async () =>
+        {
+            var worst = TimeSpan.MaxValue;
+            for (var round = 0; round < 5; round++)
+            {
+                var delay = TimeSpan.FromMilliseconds(3 + (i * 7 + round * 13) % 60);
+                var sw = Stopwatch.StartNew();
+                await p.WaitAsync(delay);
+                var early = sw.Elapsed - delay;
+                if (early < worst) worst = early;
+            }
+            return worst;
+        })).ToArray();
+        var margins = await Task.WhenAll(rounds).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.All(margins, m => Assert.True(m >= TimeSpan.Zero, $"a wait ended {-m.TotalMilliseconds:F2} ms early"));
+        Assert.Equal(0, wheel.Pending);
+        foreach (var p in pacers) p.Dispose();
+    }
+
+    [Fact]
+    public async Task A_wait_longer_than_one_round_of_the_wheel_goes_round_again_and_ends_on_time()
+    {
+        var wheel = new PaceWheel(TimeSpan.FromMilliseconds(1)); // 256 slots: one round is 256 ms
+        using var cts = new CancellationTokenSource();
+        using var pacer = new PaceTimer(cts.Token, wheel);
+        var sw = Stopwatch.StartNew();
+        await pacer.WaitAsync(TimeSpan.FromMilliseconds(600)).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.InRange(sw.Elapsed.TotalMilliseconds, 600, 1_500);
+    }
 }

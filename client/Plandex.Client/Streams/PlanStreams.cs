@@ -139,12 +139,9 @@ public sealed class PlanStreams(PlandexClient client)
                 var wait = renewAt - DateTime.UtcNow;
                 if (wait > TimeSpan.Zero)
                 {
+                    watch.Receiver.WakeAt(renewAt); // an empty batch arrives when it is time to renew
                     var ready = watch.Receiver.Arrived.WaitToReadAsync(ct);
-                    if (!ready.IsCompleted)
-                    {
-                        try { await ready.AsTask().WaitAsync(wait, ct); }
-                        catch (TimeoutException) { /* time to renew */ }
-                    }
+                    if (!ready.IsCompleted) await ready;
                     continue;
                 }
                 var (renewed, failure) = await watch.RenewAsync(seq, streamId, SilenceLimit, ct);
@@ -262,6 +259,7 @@ public sealed class PlanStreams(PlandexClient client)
 
         public async ValueTask DisposeAsync(bool unsubscribe = true)
         {
+            Receiver.StopWaking();
             if (_observer is null) return;
             if (unsubscribe)
             {

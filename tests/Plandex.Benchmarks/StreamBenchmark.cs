@@ -305,6 +305,7 @@ internal static class StreamBenchmark
         var cpu0 = StreamHarness.CpuSeconds(siloPid);
         var stubCpu0 = StreamHarness.CpuSeconds(h.Stub.Id);
         var driverCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var (driverGcs0, driverPause0) = (GC.CollectionCount(0), GC.GetTotalPauseDuration()); // the load driver's own GC
         long peak = idle;
         // The silo's GC (System.Runtime meter): collections and pause time over the run, and the most paused second.
         const string pauseMetric = "dotnet_gc_pause_time_seconds", collections = "dotnet_gc_collections";
@@ -385,6 +386,7 @@ internal static class StreamBenchmark
         var cpu = (StreamHarness.CpuSeconds(siloPid) - cpu0) / wall * 100;
         var stubCpu = (StreamHarness.CpuSeconds(h.Stub.Id) - stubCpu0) / wall * 100;
         var driverCpu = (Process.GetCurrentProcess().TotalProcessorTime - driverCpu0).TotalSeconds / wall * 100;
+        var driverGc = $", load driver GC: {GC.CollectionCount(0) - driverGcs0:N0} collections, paused {(GC.GetTotalPauseDuration() - driverPause0).TotalMilliseconds:N0} ms in all";
         var m1 = viaSilo ? await h.MetricsAsync() : null;
         var gcNote = m1 is not null
             ? $", silo GC: {m1.Sum(collections) - gc0.All:N0} collections ({m1.Sum(collections, "gen2") - gc0.Gen2:N0} gen2), "
@@ -405,7 +407,7 @@ internal static class StreamBenchmark
             load + " → " + StreamHarness.LoadAverage(), firstError, P(steady, 99));
         StreamHarness.Log($"   {(viaSilo ? "full path" : "direct   ")} × {n}: {result.Completed}/{n} complete, gap p50 {result.GapP50:N1} p99 {result.GapP99:N1} (after the ramp {result.SteadyGapP99:N1}) max {result.GapMax:N0} ms, "
             + $"ttft p50 {result.TtftP50:N1} ms, ramp {result.StartSpreadS:N1} s, wall {wall:N1} s, silo RSS {idle / 1048576.0:N0}→{peak / 1048576.0:N0} MiB "
-            + $"({result.KbPerStream:N1} KB/stream), silo CPU {cpu:N0}%, stub CPU {stubCpu:N0}%, load driver CPU {driverCpu:N0}%{gcNote}, load {result.Load}"
+            + $"({result.KbPerStream:N1} KB/stream), silo CPU {cpu:N0}%, stub CPU {stubCpu:N0}%, load driver CPU {driverCpu:N0}%{gcNote}{driverGc}, load {result.Load}"
             + (firstError is null ? "" : $"; first error: {firstError}"));
         return result;
     }

@@ -42,6 +42,8 @@ internal sealed class PaceWheel
     {
         lock (_lock)
         {
+            // Idle, nothing pending: start the ring at now instead of turning the slots it stood still for.
+            if (!_running) _nextSlot = Stopwatch.GetTimestamp() / _slotTicks + 1;
             // The slot after the one dueAt falls in: every timestamp in it is past dueAt.
             var slot = Math.Max(dueAt / _slotTicks + 1, _nextSlot);
             if (slot - _nextSlot >= SlotCount) slot = _nextSlot + SlotCount - 1; // looked at again when its slot turns

@@ -395,7 +395,7 @@ internal static class StreamBenchmark
             : "";
         var all = gaps.SelectMany(x => x ?? []).ToArray();
         if (Environment.GetEnvironmentVariable("BENCH_GAPS_DUMP") is { Length: > 0 } dump && viaSilo)
-            File.WriteAllLines($"{dump}.{n}", gaps.SelectMany((x, i) => (x ?? []).Select((gap, j) => $"{Ms(gapAt[i][j] - t0):F1} {gap:F1}")));
+            File.WriteAllLines($"{dump}.{n}", gaps.SelectMany((x, i) => (x ?? []).Select((gap, j) => $"{Ms(gapAt[i][j] - t0):F1} {gap:F1} {i} {j}")));
         var rampEnd = Interlocked.Read(ref lastStarted);
         var steady = gaps.SelectMany((x, i) => (x ?? []).Where((_, j) => gapAt[i][j] > rampEnd)).ToArray();
         Array.Sort(steady);

@@ -8,7 +8,8 @@ namespace Plandex.Grains.Plans;
 /// The events of the plan's current (or last) stream, held in memory for watchers: sequence number n is at
 /// index n-1. Appending wakes every waiting watcher at once and calls <c>added</c> (which pushes the event).
 /// Not persisted; gone on deactivation (the reply itself is stored in the conversation when the stream ends).
-/// Compact, because every running stream holds one until it ends: a chunk's text lives once, as UTF-8 in fixed
+/// Compact, because every running stream holds one until it ends: a chunk's text lives once (the newest one also as
+/// the string it came in, until the next event, for its push), as UTF-8 in fixed
 /// 1 KB blocks (never copied to grow, so no promoted garbage either); an event is an 8-byte entry (kind, end
 /// offset) in blocks of 128; the rare non-chunk text (an error) sits aside; the <see cref="StreamEvent"/> is built
 /// when a watcher reads it. (A StringBuilder reply and 16-byte entries in doubling lists held ~2× the text as

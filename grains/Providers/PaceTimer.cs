@@ -57,5 +57,7 @@ internal sealed class PaceTimer : IValueTaskSource, IDisposable
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
 
-    public void Dispose() => _cancelled.Dispose(); // a pending place on the wheel is dropped as stale when its slot turns
+    // A pending place on the wheel (only after a cancelled wait) is dropped as stale when its slot turns, at most one
+    // round (512 ms) later; it holds no key, only the read loop's reply buffers.
+    public void Dispose() => _cancelled.Dispose();
 }

@@ -16,13 +16,13 @@ namespace Plandex.Benchmarks;
 /// </summary>
 internal static class StreamBenchmark
 {
-    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--only start,throughput,ttft,concurrency]";
+    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--tokens N] [--only start,throughput,ttft,concurrency]";
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null, int? Reps = null)
+    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null, int? Reps = null, int? Tokens = null)
     {
         public bool Runs(string part) => Only is null || Only.Contains(part);
-        public int ThroughputTokens => Quick ? 5_000 : 20_000;
+        public int ThroughputTokens => Tokens ?? (Quick ? 5_000 : 20_000);
         public int ThroughputReps => Reps ?? (Quick ? 2 : 9);
         public int TtftStreams => Quick ? 50 : 200;
         public int PacedTokens => Quick ? 250 : 1_000; // 50 tokens/s: 20 s streams (5 s with --quick)
@@ -65,7 +65,7 @@ internal static class StreamBenchmark
     {
         int streams = 1000, max = 3000, step = 500;
         bool quick = false, build = true, streamsSet = false, maxSet = false;
-        int? reps = null;
+        int? reps = null, tokens = null;
         string[]? only = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -77,6 +77,7 @@ internal static class StreamBenchmark
                 case "--max": max = Next(); maxSet = true; break;
                 case "--step": step = Next(); break;
                 case "--reps": reps = Next(); break;
+                case "--tokens": tokens = Next(); break;
                 case "--quick": quick = true; break;
                 case "--no-build": build = false; break;
                 case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
@@ -87,7 +88,7 @@ internal static class StreamBenchmark
         if (quick && !maxSet) max = 400;
         if (quick && step == 500) step = 200;
         if (only?.FirstOrDefault(p => p is not ("start" or "throughput" or "ttft" or "concurrency")) is { } bad) throw new FormatException($"--only: unknown part '{bad}'");
-        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps);
+        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps, tokens);
     }
 
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
@@ -176,6 +177,9 @@ internal static class StreamBenchmark
             var fullRelay = new List<double>();
             var directRelay = new List<double>();
             var fullTell = new List<double>();
+            var fullToLast = new List<double>();
+            var preparedToLast = new List<double>();
+            var directToLast = new List<double>();
             var load1 = StreamHarness.LoadAverage();
             var warming = Stopwatch.StartNew();
             for (var rep = -warmUps; rep < o.ThroughputReps; rep++)
@@ -199,11 +203,15 @@ internal static class StreamBenchmark
                 directRelay.Add(o.ThroughputTokens / Seconds(d.EndTicks - d.FirstTokenTicks));
                 fullRelay.Add(o.ThroughputTokens / Seconds(f.EndTicks - f.FirstChunkTicks));
                 fullTell.Add(Ms(f.TellDoneTicks - f.StartTicks));
+                fullToLast.Add(o.ThroughputTokens / Seconds(f.LastChunkTicks - f.StartTicks));
+                preparedToLast.Add(o.ThroughputTokens / Seconds(pf.LastChunkTicks - pf.StartTicks));
+                directToLast.Add(o.ThroughputTokens / Seconds(d.LastTokenTicks - d.StartTicks));
                 StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks; full: tell {Ms(f.TellDoneTicks - f.StartTicks):N1} ms, "
                     + $"first chunk +{Ms(f.FirstChunkTicks - f.TellDoneTicks):N1}, first→last {Ms(f.LastChunkTicks - f.FirstChunkTicks):N1}, last→end {Ms(f.EndTicks - f.LastChunkTicks):N1}; "
                     + $"direct: first {Ms(d.FirstTokenTicks - d.StartTicks):N1}, first→last {Ms(d.LastTokenTicks - d.FirstTokenTicks):N1})");
             }
             report.Throughput(Median(fullTps), Median(preparedTps), Median(directTps), fullTps, directTps, Median(fullRelay), Median(directRelay), Median(fullTell), load1 + " → " + StreamHarness.LoadAverage());
+            StreamHarness.Log($"   to the last token: full {Median(fullToLast):N0}, prepared {Median(preparedToLast):N0}, direct {Median(directToLast):N0} tok/s ({Median(fullToLast) / Median(directToLast):N2}×, {Median(preparedToLast) / Median(directToLast):N2}×)");
         }
 
         // ---- 2. time to first token
@@ -336,7 +344,13 @@ internal static class StreamBenchmark
         var ttft = new double[n];
         var ok = new bool[n];
         string? firstError = null;
-        var gate = new SemaphoreSlim(64); // how many tells are in flight at once while ramping up
+        // How many tells are in flight at once while ramping up. The silo starts ~400 a second on this machine with 16
+        // or 64 in flight alike; more in flight only makes each wait longer (TTFT p50 ~50 vs ~180 ms) and, since one
+        // process plays every user, makes the driver's own start work (sealing, subscribing) delay the chunks it
+        // timestamps for the streams already running. 1,000 real users pressing enter at that rate would have ~16 tells
+        // waiting at once. BENCH_RAMP_INFLIGHT=64 gives the harsher closed loop of earlier landings (PERF-NOTES).
+        var inFlight = int.TryParse(Environment.GetEnvironmentVariable("BENCH_RAMP_INFLIGHT"), NumberStyles.None, Inv, out var f) && f > 0 ? f : 16;
+        var gate = new SemaphoreSlim(inFlight);
         long lastStarted = 0;
         var t0 = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -395,7 +409,10 @@ internal static class StreamBenchmark
             : "";
         var all = gaps.SelectMany(x => x ?? []).ToArray();
         if (Environment.GetEnvironmentVariable("BENCH_GAPS_DUMP") is { Length: > 0 } dump && viaSilo)
+        {
+            File.WriteAllText($"{dump}.{n}.t0", (t0 * 1000.0 / Stopwatch.Frequency).ToString("F1", CultureInfo.InvariantCulture));
             File.WriteAllLines($"{dump}.{n}", gaps.SelectMany((x, i) => (x ?? []).Select((gap, j) => $"{Ms(gapAt[i][j] - t0):F1} {gap:F1} {i} {j}")));
+        }
         var rampEnd = Interlocked.Read(ref lastStarted);
         var steady = gaps.SelectMany((x, i) => (x ?? []).Where((_, j) => gapAt[i][j] > rampEnd)).ToArray();
         Array.Sort(steady);

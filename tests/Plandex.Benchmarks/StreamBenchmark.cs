@@ -206,7 +206,7 @@ internal static class StreamBenchmark
                 fullToLast.Add(o.ThroughputTokens / Seconds(f.LastChunkTicks - f.StartTicks));
                 preparedToLast.Add(o.ThroughputTokens / Seconds(pf.LastChunkTicks - pf.StartTicks));
                 directToLast.Add(o.ThroughputTokens / Seconds(d.LastTokenTicks - d.StartTicks));
-                StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks; full: tell {Ms(f.TellDoneTicks - f.StartTicks):N1} ms, "
+                StreamHarness.Log($"   rep {rep + 1}: direct {directTps[^1]:N0} tok/s, full {fullTps[^1]:N0} tok/s ({f.Chunks} chunks, the first with {f.FirstChunkTokens} tokens; full: tell {Ms(f.TellDoneTicks - f.StartTicks):N1} ms, "
                     + $"first chunk +{Ms(f.FirstChunkTicks - f.TellDoneTicks):N1}, first→last {Ms(f.LastChunkTicks - f.FirstChunkTicks):N1}, last→end {Ms(f.EndTicks - f.LastChunkTicks):N1}; "
                     + $"direct: first {Ms(d.FirstTokenTicks - d.StartTicks):N1}, first→last {Ms(d.LastTokenTicks - d.FirstTokenTicks):N1})");
             }
@@ -441,7 +441,7 @@ internal static class StreamBenchmark
     internal sealed class FullPath(PlandexClient client, string endpoint, byte[] key)
     {
         public sealed record Result(StreamEventKind Outcome, int Tokens, int Chunks, long StartTicks, long TellDoneTicks,
-            long FirstChunkTicks, long LastChunkTicks, long EndTicks, string? Error);
+            long FirstChunkTicks, long LastChunkTicks, long EndTicks, string? Error, int FirstChunkTokens = 0);
 
         /// <param name="prepared">The tell is prepared (<c>PrepareTellAsync</c>: BeginTell and sealing) before the clock
         /// starts, as the CLI does while a prompt is typed; the clock then runs from the prepared tell's call.</param>
@@ -463,7 +463,7 @@ internal static class StreamBenchmark
             finally { gate?.Release(); }
             started?.Invoke();
             long first = 0, last = 0;
-            int tokens = 0, chunks = 0;
+            int tokens = 0, chunks = 0, firstTokens = 0;
             await foreach (var e in events)
             {
                 switch (e.Kind)
@@ -475,11 +475,12 @@ internal static class StreamBenchmark
                         onChunk?.Invoke(now);
                         chunks++;
                         foreach (var c in e.Text.AsSpan()) if (c == ' ') tokens++;
+                        if (chunks == 1) firstTokens = tokens;
                         break;
                     case StreamEventKind.Started or StreamEventKind.Heartbeat:
                         break;
                     default:
-                        return new Result(e.Kind, tokens, chunks, start, tellDone, first, last, Stopwatch.GetTimestamp(), e.Text);
+                        return new Result(e.Kind, tokens, chunks, start, tellDone, first, last, Stopwatch.GetTimestamp(), e.Text, firstTokens);
                 }
             }
             return new Result(StreamEventKind.Error, tokens, chunks, start, tellDone, first, last, Stopwatch.GetTimestamp(), "watch ended without an end event");

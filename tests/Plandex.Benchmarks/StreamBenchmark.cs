@@ -349,7 +349,7 @@ internal static class StreamBenchmark
         // process plays every user, makes the driver's own start work (sealing, subscribing) delay the chunks it
         // timestamps for the streams already running. 1,000 real users pressing enter at that rate would have ~16 tells
         // waiting at once. BENCH_RAMP_INFLIGHT=64 gives the harsher closed loop of earlier landings (PERF-NOTES).
-        var inFlight = int.TryParse(Environment.GetEnvironmentVariable("BENCH_RAMP_INFLIGHT"), NumberStyles.None, Inv, out var f) && f > 0 ? f : 16;
+        var inFlight = int.TryParse(Environment.GetEnvironmentVariable("BENCH_RAMP_INFLIGHT"), NumberStyles.None, Inv, out var configured) && configured > 0 ? configured : 16;
         var gate = new SemaphoreSlim(inFlight);
         long lastStarted = 0;
         var t0 = Stopwatch.GetTimestamp();
@@ -410,7 +410,7 @@ internal static class StreamBenchmark
         var all = gaps.SelectMany(x => x ?? []).ToArray();
         if (Environment.GetEnvironmentVariable("BENCH_GAPS_DUMP") is { Length: > 0 } dump && viaSilo)
         {
-            File.WriteAllText($"{dump}.{n}.t0", (t0 * 1000.0 / Stopwatch.Frequency).ToString("F1", CultureInfo.InvariantCulture));
+            File.WriteAllText($"{dump}.{n}.t0", (t0 * 1000.0 / Stopwatch.Frequency).ToString("F1", Inv));
             File.WriteAllLines($"{dump}.{n}", gaps.SelectMany((x, i) => (x ?? []).Select((gap, j) => $"{Ms(gapAt[i][j] - t0):F1} {gap:F1} {i} {j}")));
         }
         var rampEnd = Interlocked.Read(ref lastStarted);

@@ -87,7 +87,8 @@ public sealed class StreamTests(ITestOutputHelper output) : IAsyncLifetime
     {
         // The start (prompt, streaming state) waits for the first chunk to go out, but at most Plans:StartWriteDelay
         // (50 ms): with a first token 1 s away, the prompt's row must be there long before it. (The stall limit here is
-        // 2 s: a first token 1.5 s away once ended the stream with a stall error on a loaded CI machine.)
+        // 2 s: with a first token 1.5 s away, the stream once ended with an error on a loaded CI machine, most likely
+        // that limit; the message was not recorded then, so the assertion below now names it.)
         await using var client = await _w.ClientAsync();
         var planId = await _w.NewPlanAsync(client, "stub-tokens=3-first=1000ms");
         await _w.TellAsync(client, planId, "written early");

@@ -25,7 +25,7 @@ internal static class StreamBenchmark
         public int ThroughputTokens => Tokens ?? (Quick ? 5_000 : 20_000);
         // A 20,000-token stream lasts ~10 ms, and single reps on this 2-core VM spread from 0.8 to 2.3 M tok/s read
         // directly: the median of 9 moved the ratio between 0.51 and 0.80× from run to run of the same code; of 31,
-        // between 0.57 and 0.64×.
+        // between 0.55 and 0.73× (PERF-NOTES, thirteenth session).
         public int ThroughputReps => Reps ?? (Quick ? 2 : 31);
         public int TtftStreams => Quick ? 50 : 200;
         public int PacedTokens => Quick ? 250 : 1_000; // 50 tokens/s: 20 s streams (5 s with --quick)

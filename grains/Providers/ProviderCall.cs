@@ -48,7 +48,7 @@ public static class ProviderCall
                 var (status, chunked, length, close) = await reader.ReadHeadAsync();
                 if (status is < 200 or > 299) throw new ProviderException(Describe(status));
                 reader.StartBody(chunked, length);
-                await ReadEventsAsync(reader, wire, handOver, pace, ct);
+                await ReadEventsAsync(reader, connection.Transport, wire, handOver, pace, ct);
                 reusable = !close && await reader.TryReadToEndAsync();
                 return;
             }
@@ -80,15 +80,16 @@ public static class ProviderCall
                 catch (SocketException) { throw new ProviderException($"cannot connect to the provider at {uri.Host}:{uri.Port}"); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new ProviderException($"connecting to {uri.Host}:{uri.Port} timed out"); }
             }
-            Stream stream = new NetworkStream(socket, ownsSocket: false);
+            var transport = new ProviderSocketStream(socket);
+            Stream stream = transport;
             if (uri.Scheme == "https")
             {
-                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                var tls = new SslStream(transport, leaveInnerStreamOpen: false);
                 try { await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = uri.IdnHost }, ct); }
                 catch { await tls.DisposeAsync(); throw; }
                 stream = tls;
             }
-            return new ProviderConnection(socket, stream);
+            return new ProviderConnection(socket, transport, stream);
         }
         catch
         {
@@ -123,7 +124,7 @@ public static class ProviderCall
     // and ~20 allocations per batch, which at 1,000 streams drove the silo's GC pauses.)
     private const int PacedBelowBytes = 16 * 1024;
 
-    private static async Task ReadEventsAsync(ResponseReader reader, IProviderWire wire,
+    private static async Task ReadEventsAsync(ResponseReader reader, ProviderSocketStream transport, IProviderWire wire,
         Func<WireEvent, ValueTask> handOver, Func<TimeSpan> pacing, CancellationToken ct)
     {
         var pace = pacing();
@@ -215,7 +216,12 @@ public static class ProviderCall
             if (paced && pace > TimeSpan.Zero && sentAt != 0 && !reader.LastReadFilled)
             {
                 var wait = pace - Stopwatch.GetElapsedTime(sentAt);
-                if (wait > TimeSpan.FromMilliseconds(1)) await pacer.WaitAsync(wait);
+                if (wait > TimeSpan.FromMilliseconds(1))
+                {
+                    // A paced window brings less than PacedBelowBytes: nothing it sends needs to wake anyone.
+                    transport.HoldWakeups(PacedBelowBytes);
+                    await pacer.WaitAsync(wait);
+                }
             }
             if (!await reader.FillAsync()) reader.EndOfStream();
         }

@@ -40,6 +40,7 @@ public sealed class ProviderConnectionPool : IDisposable
 
     public void Return(ResolvedEndpoint endpoint, ProviderConnection connection)
     {
+        connection.Transport.ReleaseWakeups(); // so LooksIdle sees any byte an idle connection receives
         var o = _options.Value;
         var stack = _idle.GetOrAdd(Key(endpoint), _ => new());
         if (o.ConnectionIdleTimeout <= TimeSpan.Zero || stack.Count >= o.MaxIdleConnectionsPerEndpoint) { connection.Dispose(); return; }
@@ -73,28 +74,40 @@ public sealed class ProviderConnectionPool : IDisposable
     private static string Key(ResolvedEndpoint e) => $"{e.BaseUrl.Scheme}://{e.BaseUrl.IdnHost}:{e.BaseUrl.Port}@{e.Address}";
 }
 
-/// <summary>One connection to a provider: the socket and the stream over it (TLS or not).</summary>
-public sealed class ProviderConnection(Socket socket, Stream stream) : IDisposable
+/// <summary>One connection to a provider: the socket, its stream, and the stream the call reads (TLS over it, or the same).</summary>
+public sealed class ProviderConnection : IDisposable
 {
-    public Stream Stream { get; } = stream;
+    private readonly Socket _socket;
+
+    internal ProviderConnection(Socket socket, ProviderSocketStream transport, Stream stream)
+    {
+        _socket = socket;
+        Transport = transport;
+        Stream = stream;
+    }
+
+    public Stream Stream { get; }
+
+    /// <summary>The socket's own stream, under TLS if any: where a paced read loop holds the socket's wake-ups.</summary>
+    internal ProviderSocketStream Transport { get; }
 
     /// <summary>Closes the connection at once (stop, cancellation): a read or write in flight ends.</summary>
     public void Abort()
     {
-        try { socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
-        socket.Close();
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+        _socket.Close();
     }
 
     /// <summary>Still connected and nothing waiting to be read (an idle connection's peer sends nothing but its close).</summary>
     public bool LooksIdle()
     {
-        try { return socket.Connected && !socket.Poll(0, SelectMode.SelectRead); }
+        try { return _socket.Connected && !_socket.Poll(0, SelectMode.SelectRead); }
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { return false; }
     }
 
     public void Dispose()
     {
         Stream.Dispose();
-        socket.Dispose();
+        _socket.Dispose();
     }
 }

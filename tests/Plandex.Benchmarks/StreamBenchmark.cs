@@ -97,8 +97,7 @@ internal static class StreamBenchmark
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
     {
         var command = "dotnet run -c Release --project tests/Plandex.Benchmarks -- streams " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
-        var maxPool = 100;
-        await h.StartAsync(o.Build, maxPool, new Dictionary<string, string>
+        await h.StartAsync(o.Build, maxPoolSize: null, new Dictionary<string, string> // the silo's own pool size, as shipped
         {
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Plandex"] = "Warning",

@@ -42,7 +42,7 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         throw new InvalidOperationException("run from inside the repository (Plandex.Actors.sln not found)");
     }
 
-    public async Task StartAsync(bool build, int maxPoolSize, IReadOnlyDictionary<string, string> siloSettings)
+    public async Task StartAsync(bool build, int? maxPoolSize, IReadOnlyDictionary<string, string> siloSettings)
     {
         Work = Directory.CreateTempSubdirectory("plandex-bench.").FullName;
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the stream benchmark runs on Linux (/proc, PostgreSQL helpers)");
@@ -75,7 +75,6 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         var env = new Dictionary<string, string>
         {
             ["PLANDEX_Database__ConnectionString"] = conn,
-            ["PLANDEX_Database__MaxPoolSize"] = maxPoolSize.ToString(CultureInfo.InvariantCulture),
             ["PLANDEX_Cluster__ClusterId"] = ClusterId,
             ["PLANDEX_Cluster__SiloName"] = "bench-silo",
             ["PLANDEX_Cluster__SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
@@ -86,6 +85,7 @@ internal sealed partial class StreamHarness : IAsyncDisposable
             ["PLANDEX_Providers__AllowLoopback"] = "true",
             ["TMPDIR"] = Directory.CreateDirectory(Path.Combine(Work, "tmp")).FullName,
         };
+        if (maxPoolSize is { } pool) env["PLANDEX_Database__MaxPoolSize"] = pool.ToString(CultureInfo.InvariantCulture);
         foreach (var (k, v) in siloSettings) env["PLANDEX_" + k.Replace(":", "__")] = v;
         // Experiments with the silo's runtime alone (GC knobs and the like): BENCH_SILO_DOTNET_GCgen0size=... reaches
         // only the silo as DOTNET_GCgen0size, not the stub or this driver.

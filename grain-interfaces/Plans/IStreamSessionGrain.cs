@@ -6,7 +6,10 @@ namespace Plandex.GrainInterfaces;
 /// </summary>
 public interface IStreamSessionGrain : IGrainWithGuidKey
 {
-    /// <summary>Creates the session's one-time key pair; returns its public half.</summary>
+    /// <summary>
+    /// Creates the session's one-time key pair; returns its public half. <see cref="Guid.Empty"/>: a session kept
+    /// ready for the silo's next tell, bound to the plan whose <see cref="Start"/> reaches it first.
+    /// </summary>
     Task<byte[]> Open(Guid planId);
     Task Start(ProviderRequest request, SealedKey key);
     Task Stop();

@@ -40,6 +40,12 @@ public sealed class ProvidersOptions
     /// provider connections spread as plans do. False: any silo at random (a session and its plan then fail apart).
     /// </summary>
     public bool SessionsNextToPlans { get; set; } = true;
+    /// <summary>
+    /// Stream sessions each silo keeps opened ahead of the next tell (activation and one-time key pair done), so a
+    /// tell's first round trip does not wait for them; zero: each tell opens its own. Only with
+    /// <see cref="SessionsNextToPlans"/>.
+    /// </summary>
+    public int ReadySessions { get; set; } = 2;
 
     /// <summary>The batch window for a silo running <paramref name="activeStreams"/> streams.</summary>
     public TimeSpan BatchWindowFor(long activeStreams)

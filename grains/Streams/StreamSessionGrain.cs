@@ -33,38 +33,51 @@ internal sealed partial class StreamSessionGrain(
     private SessionKeyPair? _keyPair;   // one-time key pair; private half destroyed once used
     private UnsealedKey? _key;          // the provider key, pinned; wiped when the stream ends
     private CancellationTokenSource? _cancel;
-    private Guid _planId;
+    private Guid _planId;                // Guid.Empty while kept ready (ReadySessions), until its first Start
+    private bool _counted;               // counted in PlandexMetrics.ActiveSessions (opened for a plan)
+    private bool _spare;                 // counted as ready, not yet taken
     private bool _running;
     private bool _stopRequested;
-
-    public override Task OnActivateAsync(CancellationToken ct)
-    {
-        PlandexMetrics.SessionActivated();
-        return Task.CompletedTask;
-    }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken ct)
     {
         Wipe();
         _cancel?.Cancel();
-        PlandexMetrics.SessionDeactivated();
+        if (_counted) PlandexMetrics.SessionDeactivated();
+        if (_spare) PlandexMetrics.ReadySessionGone();
+        _counted = _spare = false;
         return Task.CompletedTask;
     }
 
     public Task<byte[]> Open(Guid planId)
     {
-        if (_keyPair is not null || _running) throw new InvalidOperationException("session already opened");
+        if (_keyPair is not null || _running || _counted || _spare) throw new InvalidOperationException("session already opened");
         _planId = planId;
         _keyPair = new SessionKeyPair();
-        // A reservation that is never used must not keep a key pair alive.
+        // Ops and tests watch the active count fall to zero once streams end: a session kept ready is counted apart.
+        if (planId == Guid.Empty) { _spare = true; PlandexMetrics.ReadySessionOpened(); }
+        else { _counted = true; PlandexMetrics.SessionActivated(); }
+        // A reservation that is never used must not keep a key pair alive. A ready one may wait up to
+        // ReadySessions.MaxAge before it is reserved, and then has the full lifetime.
+        var lifetime = planId == Guid.Empty ? UnusedKeyPairLifetime + ReadySessions.MaxAge : UnusedKeyPairLifetime;
         this.RegisterGrainTimer(() => { if (!_running) { Wipe(); DeactivateOnIdle(); } return Task.CompletedTask; },
-            new GrainTimerCreationOptions(UnusedKeyPairLifetime, Timeout.InfiniteTimeSpan));
+            new GrainTimerCreationOptions(lifetime, Timeout.InfiniteTimeSpan));
         return Task.FromResult(_keyPair.PublicKey);
     }
 
     public async Task Start(ProviderRequest request, SealedKey sealedKey)
     {
-        if (_keyPair is null || _running || request.PlanId != _planId) throw new InvalidOperationException("session is not open for this plan");
+        if (_keyPair is null || _running || (request.PlanId != _planId && !_spare)) throw new InvalidOperationException("session is not open for this plan");
+        if (_spare)
+        {
+            // A ready session's first Start comes from the plan that took it (a plan starts only the session it
+            // reserved, and a ready one is handed out once): it is that plan's from now on.
+            _planId = request.PlanId;
+            _spare = false;
+            PlandexMetrics.ReadySessionGone();
+            _counted = true;
+            PlandexMetrics.SessionActivated();
+        }
         ResolvedEndpoint endpoint;
         try
         {

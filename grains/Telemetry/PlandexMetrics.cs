@@ -10,6 +10,7 @@ public static class PlandexMetrics
     public const string MeterName = "Plandex";
     private static readonly Meter Meter = new(MeterName, "1.0");
     private static long _activeSessions;
+    private static long _readySessions;
 
     public static readonly Counter<long> StreamsStarted = Meter.CreateCounter<long>("plandex.streams.started");
     public static readonly Counter<long> StreamsEnded = Meter.CreateCounter<long>("plandex.streams.ended");
@@ -23,6 +24,8 @@ public static class PlandexMetrics
     {
         // Ops (and tests) watch this to see a session grain leave memory after its stream ends.
         Meter.CreateObservableGauge("plandex.sessions.active", () => Interlocked.Read(ref _activeSessions));
+        // Sessions opened ahead of tells (Streams.ReadySessions) and not started yet: no key, only a one-time key pair.
+        Meter.CreateObservableGauge("plandex.sessions.ready", () => Interlocked.Read(ref _readySessions));
     }
 
     /// <summary>Creates the instruments now, so /metrics lists them before their first use.</summary>
@@ -33,4 +36,9 @@ public static class PlandexMetrics
 
     public static void SessionActivated() => Interlocked.Increment(ref _activeSessions);
     public static void SessionDeactivated() => Interlocked.Decrement(ref _activeSessions);
+    /// <summary>Sessions opened ahead of tells on this silo and not started yet (ready, or reserved by a tell).</summary>
+    public static long ReadySessionCount => Interlocked.Read(ref _readySessions);
+
+    public static void ReadySessionOpened() => Interlocked.Increment(ref _readySessions);
+    public static void ReadySessionGone() => Interlocked.Decrement(ref _readySessions);
 }

@@ -176,6 +176,7 @@ internal static class SiloHost
         services.AddSingleton<EndpointPolicy>();
         services.AddSingleton<ProviderConnectionPool>();
         services.AddSingleton<LocalPlanInboxes>();
+        services.AddSingleton<ReadySessions>();
         services.AddPlacementDirector<SessionPlacementStrategy, SessionPlacementDirector>();
         services.AddSingleton<PlanStore>();
         services.AddSingleton(Options.Create(settings.ScanControl));

@@ -35,10 +35,26 @@ public sealed class PlanStreams(PlandexClient client)
         byte[]? key = null, CancellationToken ct = default)
     {
         var plan = client.Plan(planId);
-        var ticket = await plan.BeginTell();
+        var beginning = plan.BeginTell();
+        // The watch's observer is registered while BeginTell is on its way, not after its answer.
         var watch = new PushedWatch(client, plan);
+        watch.Register();
+        StreamTicket ticket;
+        try { ticket = await beginning; }
+        catch
+        {
+            await watch.DisposeAsync(unsubscribe: false);
+            throw;
+        }
         watch.Subscribe(ticket.StreamId, 0); // on its way while the key is sealed
-        return await StartWatchedAsync(plan, watch, ticket.StreamId, prompt, Seal(ticket, baseUrlOverride, key), ct);
+        SealedKey sealedKey;
+        try { sealedKey = Seal(ticket, baseUrlOverride, key); }
+        catch
+        {
+            await watch.DisposeAsync(); // no key to seal (or no endpoint): the subscription goes too
+            throw;
+        }
+        return await StartWatchedAsync(plan, watch, ticket.StreamId, prompt, sealedKey, ct);
     }
 
     /// <summary>
@@ -196,6 +212,9 @@ public sealed class PlanStreams(PlandexClient client)
         private long _afterSeq;
 
         public bool Subscribing => _subscribing is not null;
+
+        /// <summary>Makes the observer reference now, before a subscription needs it.</summary>
+        public void Register() => _ = Observer;
 
         private IStreamObserver Observer => _observer ??= client.Grains.CreateObjectReference<IStreamObserver>(Receiver);
 

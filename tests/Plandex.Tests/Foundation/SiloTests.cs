@@ -85,6 +85,7 @@ public sealed class SiloTests(ITestOutputHelper output)
     [InlineData("PLANDEX_Cluster__SiloPort", "70000", "Cluster:SiloPort: 70000 is not a port")]
     [InlineData("PLANDEX_Membership__ProbeTimeout", "soon", "Membership:ProbeTimeout: 'soon' is not a valid duration")]
     [InlineData("PLANDEX_Plans__WatchLease", "00:00:01", "Plans:WatchLease: must be at least 2 seconds")]
+    [InlineData("PLANDEX_Providers__ReadySessions", "65", "Providers:ReadySessions: must be between 0 and 64")]
     public async Task Bad_settings_exit_non_zero_with_one_line_naming_the_setting(string variable, string value, string expected)
     {
         var env = new Dictionary<string, string>

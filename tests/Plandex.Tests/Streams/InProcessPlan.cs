@@ -25,6 +25,7 @@ internal sealed class InProcessPlan : IAsyncDisposable
     public FakeTimeProvider Time { get; }
 
     public ProviderStubServer Stub => _stub;
+    public IServiceProvider SiloServices => _silo.Services;
     public PlandexClient Client { get; }
     public Guid PlanId { get; }
     public string Endpoint => _stub.BaseUrl.ToString().TrimEnd('/') + "/v1";

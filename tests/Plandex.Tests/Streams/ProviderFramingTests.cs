@@ -112,7 +112,9 @@ public sealed class ProviderFramingTests
             socket.NoDelay = true;
             var buffer = new byte[8192];
             var seen = new StringBuilder();
-            while (!seen.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+            // The whole request, body included: closing with unread bytes would reset the connection (RST), and the
+            // reader could then see a reset instead of the end of a read-until-close body.
+            while (!RequestComplete(seen.ToString()))
             {
                 var n = await socket.ReceiveAsync(buffer);
                 if (n == 0) return;
@@ -124,6 +126,14 @@ public sealed class ProviderFramingTests
             if (close) { socket.Shutdown(SocketShutdown.Both); return; }
             // Keep the connection open until the client closes it (a kept-alive connection).
             try { while (await socket.ReceiveAsync(buffer) > 0) { } } catch (SocketException) { }
+        }
+
+        private static bool RequestComplete(string seen)
+        {
+            var end = seen.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (end < 0) return false;
+            var length = System.Text.RegularExpressions.Regex.Match(seen[..end], @"(?im)^content-length:\s*(\d+)");
+            return !length.Success || seen.Length - (end + 4) >= int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         }
 
         public async ValueTask DisposeAsync()

@@ -14,7 +14,7 @@ public sealed record ResolvedEndpoint(Uri BaseUrl, IPAddress Address);
 /// (link-local, cloud metadata, private ranges unless allowed, this cluster's own ports). The connection is then
 /// made to exactly the checked address, so DNS cannot change the answer in between.
 /// </summary>
-public sealed class EndpointPolicy(IOptions<ProvidersOptions> options)
+public sealed class EndpointPolicy(IOptions<ProvidersOptions> options, ProviderHosts hosts)
 {
     private static readonly IPAddress[] Metadata = [IPAddress.Parse("169.254.169.254"), IPAddress.Parse("fd00:ec2::254"), IPAddress.Parse("100.100.100.200")];
 
@@ -33,13 +33,21 @@ public sealed class EndpointPolicy(IOptions<ProvidersOptions> options)
         if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var literal)) address = literal;
         else
         {
-            var all = await Dns.GetHostAddressesAsync(uri.DnsSafeHost, ct);
+            IPAddress[] all;
+            try { all = await hosts.ResolveAsync(uri.DnsSafeHost, ct); }
+            catch (SocketException) { throw new InvalidRequestException($"provider host {uri.Host} does not resolve"); }
             address = all.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? all.FirstOrDefault()
                 ?? throw new InvalidRequestException($"provider host {uri.Host} does not resolve");
         }
         if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
         Check(address, uri, o);
         return new ResolvedEndpoint(uri, address);
+    }
+
+    /// <summary>The endpoint's address could not be reached: the next stream to its host resolves the name again.</summary>
+    public void Unreachable(ResolvedEndpoint endpoint)
+    {
+        if (!IPAddress.TryParse(endpoint.BaseUrl.Host.Trim('[', ']'), out _)) hosts.Forget(endpoint.BaseUrl.DnsSafeHost);
     }
 
     private static void Check(IPAddress a, Uri uri, ProvidersOptions o)

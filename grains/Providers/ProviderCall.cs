@@ -77,8 +77,8 @@ public static class ProviderCall
             {
                 connect.CancelAfter(TimeSpan.FromSeconds(15));
                 try { await socket.ConnectAsync(endpoint.Address, uri.Port, connect.Token); }
-                catch (SocketException) { throw new ProviderException($"cannot connect to the provider at {uri.Host}:{uri.Port}"); }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new ProviderException($"connecting to {uri.Host}:{uri.Port} timed out"); }
+                catch (SocketException) { throw new ProviderException($"cannot connect to the provider at {uri.Host}:{uri.Port}", unreachable: true); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new ProviderException($"connecting to {uri.Host}:{uri.Port} timed out", unreachable: true); }
             }
             var transport = new ProviderSocketStream(socket);
             Stream stream = transport;

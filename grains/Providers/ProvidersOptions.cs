@@ -33,6 +33,12 @@ public sealed class ProvidersOptions
     /// connection per stream). Saves each tell a TCP and TLS handshake with the provider.
     /// </summary>
     public TimeSpan ConnectionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// A provider's host name is looked up at most once per this long (zero: on every stream); a connection that
+    /// cannot be made drops the answer at once. .NET does not report a DNS record's TTL, so this is the bound on how
+    /// long a provider's move goes unseen.
+    /// </summary>
+    public TimeSpan HostCacheLifetime { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>At most this many idle connections are kept per provider endpoint.</summary>
     public int MaxIdleConnectionsPerEndpoint { get; set; } = 64;
     /// <summary>

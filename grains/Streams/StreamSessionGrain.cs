@@ -162,6 +162,7 @@ internal sealed partial class StreamSessionGrain(
         {
             outcome = StreamEventKind.Error;
             error = e.Message;
+            if (e.Unreachable) endpoints.Unreachable(endpoint); // the provider may have moved: look its name up again
         }
         catch (Exception e) when (e is InvalidRequestException or AccessDeniedException)
         {

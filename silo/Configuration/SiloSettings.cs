@@ -70,6 +70,8 @@ internal sealed class SiloSettings
         if (Providers.BatchWindowLoadedAt < 0) throw new SettingsError("Providers:BatchWindowLoadedAt", "must not be negative");
         if (Providers.ConnectionIdleTimeout < TimeSpan.Zero) throw new SettingsError("Providers:ConnectionIdleTimeout", "must not be negative");
         if (Providers.MaxIdleConnectionsPerEndpoint < 0) throw new SettingsError("Providers:MaxIdleConnectionsPerEndpoint", "must not be negative");
+        if (Providers.HostCacheLifetime < TimeSpan.Zero || Providers.HostCacheLifetime > TimeSpan.FromHours(1))
+            throw new SettingsError("Providers:HostCacheLifetime", "must be between 0 and 1 hour");
         if (Providers.ReadySessions is < 0 or > 64) throw new SettingsError("Providers:ReadySessions", "must be between 0 and 64");
         foreach (var e in Providers.AllowedEndpointList)
             if (!Uri.TryCreate(e, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))

@@ -173,6 +173,7 @@ internal static class SiloHost
         services.AddSingleton(Options.Create(settings.Plans));
         settings.Providers.OwnPorts.UnionWith([settings.Cluster.SiloPort, settings.Cluster.GatewayPort, settings.Http.Port]);
         services.AddSingleton(Options.Create(settings.Providers));
+        services.AddSingleton<ProviderHosts>();
         services.AddSingleton<EndpointPolicy>();
         services.AddSingleton<ProviderConnectionPool>();
         services.AddSingleton<LocalPlanInboxes>();

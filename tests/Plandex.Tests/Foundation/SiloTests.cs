@@ -86,6 +86,7 @@ public sealed class SiloTests(ITestOutputHelper output)
     [InlineData("PLANDEX_Membership__ProbeTimeout", "soon", "Membership:ProbeTimeout: 'soon' is not a valid duration")]
     [InlineData("PLANDEX_Plans__WatchLease", "00:00:01", "Plans:WatchLease: must be at least 2 seconds")]
     [InlineData("PLANDEX_Providers__ReadySessions", "65", "Providers:ReadySessions: must be between 0 and 64")]
+    [InlineData("PLANDEX_Providers__HostCacheLifetime", "02:00:00", "Providers:HostCacheLifetime: must be between 0 and 1 hour")]
     public async Task Bad_settings_exit_non_zero_with_one_line_naming_the_setting(string variable, string value, string expected)
     {
         var env = new Dictionary<string, string>

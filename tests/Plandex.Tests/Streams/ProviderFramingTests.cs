@@ -73,6 +73,20 @@ public sealed class ProviderFramingTests
         await using var server = await RawServer.StartAsync(Head + rest, byteByByte: false, close: true);
         var e = await Assert.ThrowsAsync<ProviderException>(async () => (await RunAsync(server.Port)).Pool.Dispose());
         Assert.Contains(expected, e.Message);
+        Assert.False(e.Unreachable); // the provider answered: its address stays cached
+    }
+
+    [Fact]
+    public async Task A_refused_connection_is_reported_as_unreachable()
+    {
+        // A port that was just free: nothing listens there, so the connect is refused.
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var e = await Assert.ThrowsAsync<ProviderException>(() => RunAsync(port));
+        Assert.Contains("cannot connect", e.Message);
+        Assert.True(e.Unreachable); // so the session drops the host's cached address
     }
 
     private static async Task<(string Text, ProviderConnectionPool Pool, ResolvedEndpoint Endpoint)> RunAsync(int port)

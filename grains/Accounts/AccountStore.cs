@@ -30,17 +30,36 @@ public sealed class AccountStore(NpgsqlDataSource db)
         await Execute("INSERT INTO plandex_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
             tokenHash, accountId, now, expiresAt);
 
-    /// <summary>The account of a live session (not expired, not revoked), or null.</summary>
-    public async Task<Guid?> ValidateSession(byte[] tokenHash, DateTimeOffset now) =>
-        await Scalar<Guid?>("SELECT account_id FROM plandex_sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
-            tokenHash, now);
+    /// <summary>The account and expiry of a live session (not expired, not revoked), or null.</summary>
+    public async Task<(Guid Account, DateTimeOffset ExpiresAt)?> ValidateSession(byte[] tokenHash, DateTimeOffset now)
+    {
+        await using var cmd = db.CreateCommand(
+            "SELECT account_id, expires_at FROM plandex_sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2");
+        Bind(cmd, tokenHash, now);
+        await using var r = await cmd.ExecuteReaderAsync();
+        return await r.ReadAsync() ? (r.GetGuid(0), r.GetFieldValue<DateTimeOffset>(1)) : null;
+    }
 
-    public async Task<int> RevokeSession(byte[] tokenHash, Guid accountId, DateTimeOffset now) =>
-        await Execute("UPDATE plandex_sessions SET revoked_at = $3 WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL",
+    /// <summary>
+    /// Raised on this silo once an account's sessions were revoked here, so its cached session checks go at once;
+    /// other silos hear it from PostgreSQL (the plandex_sessions trigger's notification).
+    /// </summary>
+    public event Action<Guid>? SessionsEnded;
+
+    public async Task<int> RevokeSession(byte[] tokenHash, Guid accountId, DateTimeOffset now)
+    {
+        var n = await Execute("UPDATE plandex_sessions SET revoked_at = $3 WHERE token_hash = $1 AND account_id = $2 AND revoked_at IS NULL",
             tokenHash, accountId, now);
+        SessionsEnded?.Invoke(accountId);
+        return n;
+    }
 
-    public async Task<int> RevokeAllSessions(Guid accountId, DateTimeOffset now) =>
-        await Execute("UPDATE plandex_sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL", accountId, now);
+    public async Task<int> RevokeAllSessions(Guid accountId, DateTimeOffset now)
+    {
+        var n = await Execute("UPDATE plandex_sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL", accountId, now);
+        SessionsEnded?.Invoke(accountId);
+        return n;
+    }
 
     public async Task CreateInvite(byte[] codeHash, Guid orgId, byte[] emailHash, string role, Guid createdBy, DateTimeOffset now, DateTimeOffset expiresAt) =>
         await Execute("INSERT INTO plandex_invites (code_hash, org_id, email_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

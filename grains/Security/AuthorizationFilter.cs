@@ -2,7 +2,6 @@ using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Orleans.Serialization.Invocation;
 using Plandex.GrainInterfaces;
-using Plandex.Grains.Accounts;
 using Plandex.Grains.Telemetry;
 
 namespace Plandex.Grains.Security;
@@ -15,19 +14,10 @@ namespace Plandex.Grains.Security;
 /// first one carries the real method, which is checked like any other; continuations need a valid session.
 /// Calls between grains inside the cluster are not filtered: identity set here flows with them.
 /// </summary>
-public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider time, ILogger<AuthorizationFilter> log)
+public sealed partial class AuthorizationFilter(SessionChecks sessions, ILogger<AuthorizationFilter> log)
     : IIncomingGrainCallFilter
 {
     internal const string SourceKey = "plx-source";
-
-    // A watcher's enumeration sends one MoveNext per delivered batch (many per second per stream), a pushed watch
-    // one Renew per second, and a tell's Tell and Subscribe follow its BeginTell within milliseconds. Those
-    // continuations re-use a validation of the same session at most this old instead of a database round trip each
-    // (for a tell: one round trip less before its first token, two of its three session checks): a revoked session's
-    // running watch ends within this plus a heartbeat. Every other call, including BeginTell and the call that
-    // starts an enumeration, always asks the database.
-    internal static readonly TimeSpan ContinuationRecheck = TimeSpan.FromSeconds(1);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Guid Account, long CheckedAt)> _recent = new(StringComparer.Ordinal);
 
     // Each method's rule, read once: reflection on every call was a visible share of the silo's time under load.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<MethodInfo, ClientCallableAttribute?> Rules = new();
@@ -69,29 +59,14 @@ public sealed partial class AuthorizationFilter(AccountStore store, TimeProvider
         }
         if (string.IsNullOrEmpty(token) || token.Length > 200) Deny(context, "no-token", "sign in first");
         var hash = SecretTokens.HashToken(token!);
-        var cacheKey = Convert.ToBase64String(hash);
-        Guid? account = null;
-        if (continuation && _recent.TryGetValue(cacheKey, out var seen) && time.GetElapsedTime(seen.CheckedAt) < ContinuationRecheck)
-            account = seen.Account;
-        else
-        {
-            account = await store.ValidateSession(hash, time.GetUtcNow());
-            if (account is null) { _recent.TryRemove(cacheKey, out _); Deny(context, "invalid-token", "your session is invalid, expired or revoked: sign in again"); }
-            Remember(cacheKey, account!.Value);
-        }
+        // Continuations (a tell's Tell and Subscribe, a watch's renewals and MoveNext) may reuse an earlier check of
+        // this session while nothing ended it; every other call, BeginTell included, asks the database.
+        var account = await sessions.CheckAsync(hash, mayReuse: continuation);
+        if (account is null) Deny(context, "invalid-token", "your session is invalid, expired or revoked: sign in again");
 
         RequestContext.Set(AuthContextKeys.CallerAccount, account!.Value);
         RequestContext.Set(CallerContext.SessionKey, hash);
         await context.Invoke();
-    }
-
-    private void Remember(string cacheKey, Guid account)
-    {
-        var now = time.GetTimestamp();
-        _recent[cacheKey] = (account, now);
-        if (_recent.Count <= 4096) return;
-        foreach (var (k, v) in _recent) // bounded: drop what can no longer be used
-            if (time.GetElapsedTime(v.CheckedAt, now) >= ContinuationRecheck) _recent.TryRemove(k, out _);
     }
 
     // The silo's own hosted client (used by the dashboard's HTTP handlers) calls Orleans and dashboard internals.

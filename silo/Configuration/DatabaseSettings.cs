@@ -35,7 +35,9 @@ internal sealed class DatabaseSettings
     // No Reset On Close: Npgsql's DISCARD ALL on every return to the pool also threw away PostgreSQL's cached plans,
     // so every grain-state write re-planned the statements inside plx_storage_write (0.4–1.3 ms of the server's CPU
     // each, most of PostgreSQL's load while streams start). The silo leaves no session state on a connection: no SET,
-    // no session advisory locks, no temporary tables or LISTEN; an open transaction is still rolled back on return.
+    // no session advisory locks, no temporary tables; the ended-session listener (SessionChecks, which keeps one of
+    // these connections for itself) UNLISTENs before it lets its connection go. An open transaction is still rolled
+    // back on return.
     public string PooledConnectionString() =>
         new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = MaxPoolSize, NoResetOnClose = true }.ConnectionString;
 }

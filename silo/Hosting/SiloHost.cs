@@ -182,6 +182,8 @@ internal static class SiloHost
         services.AddSingleton<PlanStore>();
         services.AddSingleton(Options.Create(settings.ScanControl));
         services.AddSingleton<AccountStore>();
+        services.AddSingleton<SessionChecks>();
+        services.AddHostedService(sp => sp.GetRequiredService<SessionChecks>());
         services.AddSingleton<EmailHasher>();
         services.AddSingleton<FailureLimiter>();
     }

@@ -16,10 +16,11 @@ namespace Plandex.Benchmarks;
 /// </summary>
 internal static class StreamBenchmark
 {
-    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--tokens N] [--only start,throughput,ttft,concurrency]";
+    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--tokens N] [--only start,throughput,ttft,concurrency] [--user-per-stream]";
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null, int? Reps = null, int? Tokens = null)
+    private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null, int? Reps = null, int? Tokens = null,
+        bool UserPerStream = false)
     {
         public bool Runs(string part) => Only is null || Only.Contains(part);
         public int ThroughputTokens => Tokens ?? (Quick ? 5_000 : 20_000);
@@ -67,7 +68,7 @@ internal static class StreamBenchmark
     private static Options Parse(string[] args)
     {
         int streams = 1000, max = 3000, step = 500;
-        bool quick = false, build = true, streamsSet = false, maxSet = false;
+        bool quick = false, build = true, streamsSet = false, maxSet = false, userPerStream = false;
         int? reps = null, tokens = null;
         string[]? only = null;
         for (var i = 0; i < args.Length; i++)
@@ -83,6 +84,7 @@ internal static class StreamBenchmark
                 case "--tokens": tokens = Next(); break;
                 case "--quick": quick = true; break;
                 case "--no-build": build = false; break;
+                case "--user-per-stream": userPerStream = true; break;
                 case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 default: throw new FormatException($"unknown option {args[i]}");
             }
@@ -91,7 +93,7 @@ internal static class StreamBenchmark
         if (quick && !maxSet) max = 400;
         if (quick && step == 500) step = 200;
         if (only?.FirstOrDefault(p => p is not ("start" or "throughput" or "ttft" or "concurrency")) is { } bad) throw new FormatException($"--only: unknown part '{bad}'");
-        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps, tokens);
+        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps, tokens, userPerStream);
     }
 
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
@@ -259,26 +261,47 @@ internal static class StreamBenchmark
         // ---- 3. concurrency
         StreamHarness.Log($"3. concurrency: {o.PacedModel} (50 tokens/s), start {o.Streams}, up to {o.Max}");
         var pacedPlans = new List<Guid>();
+        // --user-per-stream: every paced stream is its own user (account, org, session token), as on a real server;
+        // one client connection still carries them all, each call with its stream's token.
+        var pacedTokens = o.UserPerStream ? new List<string>() : null;
+        await using var anonymous = o.UserPerStream
+            ? await PlandexClient.ConnectAsync(new PlandexClientOptions { Server = gateway, ClusterId = h.ClusterId, ResponseTimeout = TimeSpan.FromSeconds(30) }, ct)
+            : null;
+        var fullPerUser = anonymous is null ? full : new FullPath(anonymous, endpoint, key);
         async Task EnsurePlans(int n)
         {
             if (pacedPlans.Count >= n) return;
             var sw = Stopwatch.StartNew();
-            pacedPlans.AddRange(await Plans(n - pacedPlans.Count, o.PacedModel));
-            StreamHarness.Log($"   {pacedPlans.Count} paced plans ready ({sw.Elapsed.TotalSeconds:N1} s)");
+            if (pacedTokens is null) pacedPlans.AddRange(await Plans(n - pacedPlans.Count, o.PacedModel));
+            else
+            {
+                var made = new ConcurrentBag<(Guid Plan, string Token)>();
+                await Parallel.ForEachAsync(Enumerable.Range(0, n - pacedPlans.Count), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct }, async (_, _) =>
+                {
+                    var user = await anonymous!.SignUpAsync(new SignUpRequest($"bench-{Guid.NewGuid():N}@example.com", "Bench"));
+                    Orleans.Runtime.RequestContext.Set(AuthContextKeys.SessionToken, user.Token); // this flow's calls are that user's
+                    var p = await anonymous.Org(user.OrgId).CreatePlan("b-" + Guid.NewGuid().ToString("N")[..10]);
+                    await anonymous.Plan(p.PlanId).SetModel(new ModelSettings("openai", o.PacedModel));
+                    made.Add((p.PlanId, user.Token));
+                });
+                foreach (var (plan, token) in made) { pacedPlans.Add(plan); pacedTokens.Add(token); }
+            }
+            StreamHarness.Log($"   {pacedPlans.Count} paced plans ready{(pacedTokens is null ? "" : ", one user each")} ({sw.Elapsed.TotalSeconds:N1} s)");
         }
+        IReadOnlyList<string>? TokensFor(int n) => pacedTokens?.Take(n).ToList();
         await EnsurePlans(o.Streams);
         // Warm-up: JIT, connection pools, thread pool, before the idle memory baseline.
         StreamHarness.Log("   warm-up: 200 concurrent paced streams");
-        await Concurrent(h, full, direct, pacedPlans.Take(Math.Min(200, o.Streams)).ToList(), o, viaSilo: true, ct);
-        await Concurrent(h, full, direct, pacedPlans.Take(Math.Min(200, o.Streams)).ToList(), o, viaSilo: false, ct);
+        await Concurrent(h, fullPerUser, direct, pacedPlans.Take(Math.Min(200, o.Streams)).ToList(), o, viaSilo: true, ct, TokensFor(Math.Min(200, o.Streams)));
+        await Concurrent(h, fullPerUser, direct, pacedPlans.Take(Math.Min(200, o.Streams)).ToList(), o, viaSilo: false, ct);
 
         var counts = new List<int> { o.Streams };
         for (var n = Math.Max(o.Streams + o.Step, RoundUp(o.Streams + 1, o.Step)); n <= o.Max; n += o.Step) counts.Add(n);
         foreach (var n in counts)
         {
             await EnsurePlans(n);
-            var viaSilo = await Concurrent(h, full, direct, pacedPlans.Take(n).ToList(), o, viaSilo: true, ct);
-            var viaDirect = await Concurrent(h, full, direct, pacedPlans.Take(n).ToList(), o, viaSilo: false, ct);
+            var viaSilo = await Concurrent(h, fullPerUser, direct, pacedPlans.Take(n).ToList(), o, viaSilo: true, ct, TokensFor(n));
+            var viaDirect = await Concurrent(h, fullPerUser, direct, pacedPlans.Take(n).ToList(), o, viaSilo: false, ct);
             report.Concurrency(n, viaSilo, viaDirect);
             if (!viaSilo.MeetsGoal) { StreamHarness.Log($"   {n} streams missed the goal: stopping the search"); break; }
             if (Silo(h) is false) break;
@@ -304,7 +327,7 @@ internal static class StreamBenchmark
     }
 
     private static async Task<ConcurrentResult> Concurrent(StreamHarness h, FullPath full, DirectStubReader direct, List<Guid> plans,
-        Options o, bool viaSilo, CancellationToken ct)
+        Options o, bool viaSilo, CancellationToken ct, IReadOnlyList<string>? tokens = null)
     {
         var n = plans.Count;
         StreamHarness.Log($"   {(viaSilo ? "full path" : "direct   ")} × {n}: running");
@@ -381,6 +404,7 @@ internal static class StreamBenchmark
             {
                 if (viaSilo)
                 {
+                    if (tokens is not null) Orleans.Runtime.RequestContext.Set(AuthContextKeys.SessionToken, tokens[i]); // the stream's own user
                     var r = await full.RunAsync(plans[i], OnChunk, timeout.Token, gate, () => Interlocked.Exchange(ref lastStarted, Stopwatch.GetTimestamp()));
                     ok[i] = r.Outcome == StreamEventKind.Finished && r.Tokens == o.PacedTokens;
                     ttft[i] = Ms(r.FirstChunkTicks - r.StartTicks);

@@ -142,11 +142,14 @@ public sealed class SiloProcess : IAsyncDisposable
         _process.WaitForExit(10_000);
     }
 
-    /// <summary>Ctrl-C: graceful shutdown.</summary>
+    /// <summary>
+    /// Graceful shutdown, by SIGTERM (as an orchestrator stops a pod): a test run started from a shell's background
+    /// job inherits SIGINT as ignored, and Ctrl-C then never reached the silo (each stop waited 30 s for the kill).
+    /// </summary>
     public async Task StopAsync()
     {
         if (_process.HasExited) return;
-        Interrupt(_process.Id);
+        using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString()])) term.WaitForExit();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try { await _process.WaitForExitAsync(cts.Token); }
         catch (OperationCanceledException) { Kill(); }

@@ -45,10 +45,7 @@ public sealed class EndpointPolicy(IOptions<ProvidersOptions> options, ProviderH
     }
 
     /// <summary>The endpoint's address could not be reached: the next stream to its host resolves the name again.</summary>
-    public void Unreachable(ResolvedEndpoint endpoint)
-    {
-        if (!IPAddress.TryParse(endpoint.BaseUrl.Host.Trim('[', ']'), out _)) hosts.Forget(endpoint.BaseUrl.DnsSafeHost);
-    }
+    public void Unreachable(ResolvedEndpoint endpoint) => hosts.Forget(endpoint.BaseUrl.DnsSafeHost); // a literal was never cached
 
     private static void Check(IPAddress a, Uri uri, ProvidersOptions o)
     {

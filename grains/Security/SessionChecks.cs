@@ -161,9 +161,6 @@ public sealed partial class SessionChecks : BackgroundService
                 Volatile.Write(ref _aliveAt, 0);
                 ForgetAll();
                 LogListenerLost(_log, e is InvalidOperationException ? e.Message : e.GetType().Name);
-                // Back off (1 s, 2 s, 4 s … at most 30 s) so a database that stays away is not hammered.
-                var wait = TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(failures++, 5)));
-                try { await Task.Delay(wait, ct); } catch (OperationCanceledException) { break; }
             }
             finally
             {
@@ -177,6 +174,10 @@ public sealed partial class SessionChecks : BackgroundService
                     await conn.DisposeAsync();
                 }
             }
+            // Lost (the connection is gone by now): back off (1 s, 2 s, 4 s … at most 30 s) so a database that stays
+            // away is not hammered.
+            var wait = TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(failures++, 5)));
+            try { await Task.Delay(wait, ct); } catch (OperationCanceledException) { break; }
         }
     }
 

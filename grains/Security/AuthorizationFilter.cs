@@ -59,9 +59,9 @@ public sealed partial class AuthorizationFilter(SessionChecks sessions, ILogger<
         }
         if (string.IsNullOrEmpty(token) || token.Length > 200) Deny(context, "no-token", "sign in first");
         var hash = SecretTokens.HashToken(token!);
-        // Continuations (a tell's Tell and Subscribe, a watch's renewals and MoveNext) may reuse an earlier check of
-        // this session while nothing ended it; every other call, BeginTell included, asks the database.
-        var account = await sessions.CheckAsync(hash, mayReuse: continuation);
+        // An earlier check of this session answers while the silo hears every ended session (SessionChecks); without
+        // that, continuations (a tell's Tell and Subscribe, a watch's renewals and MoveNext) reuse one under a second old.
+        var account = await sessions.CheckAsync(hash, continuation);
         if (account is null) Deny(context, "invalid-token", "your session is invalid, expired or revoked: sign in again");
 
         RequestContext.Set(AuthContextKeys.CallerAccount, account!.Value);

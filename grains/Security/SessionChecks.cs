@@ -8,20 +8,25 @@ using Plandex.Grains.Telemetry;
 namespace Plandex.Grains.Security;
 
 /// <summary>
-/// Session checks for the authorization filter, and which of them a continuation may reuse. Every call that is not a
-/// continuation asks the database. A continuation (a tell's Tell and Subscribe, a watch's renewals and MoveNext) may
-/// reuse a check for as long as nothing ended the session: PostgreSQL tells every silo at commit when a session
-/// row is revoked or deleted (migration 0009's trigger, heard by this class's LISTEN), and this silo's own
-/// revocations drop their checks before they return. Why not a fixed second, as before: one renewal per watcher per
-/// second each found its check just over a second old, so a thousand users watching cost a thousand database
-/// queries a second (about a seventh of a core for PostgreSQL alone at 2,000 streams here), and a revoked session's
-/// running watch went on for up to a second. While the listener is not confirmed alive (starting, reconnecting, or
-/// silent for <see cref="ListenerSilence"/>), reuse falls back to checks at most <see cref="FallbackReuse"/> old.
+/// Session checks for the authorization filter, and when an earlier check may answer instead of the database.
+/// PostgreSQL tells every silo at commit when a session row is revoked, deleted or truncated away (migrations 0009
+/// and 0010, heard by this class's LISTEN), and this silo's own revocations drop their checks before they return.
+/// While that listener is confirmed alive, any call reuses a check of its session (at most <see cref="MaxReuse"/>
+/// old; expiry is checked on every use): a cached check is then as current as the database, short of the moment a
+/// notification takes to arrive. Without a live listener (starting, reconnecting, silent for
+/// <see cref="ListenerSilence"/>, or a database without the triggers) only a continuation (a tell's Tell and
+/// Subscribe, a watch's renewals and MoveNext) reuses a check, and only one at most <see cref="FallbackReuse"/> old;
+/// every other call asks the database. Why not a fixed second for everything: one renewal per watcher per second each
+/// found its check just over a second old, so a thousand users watching cost a thousand database queries a second
+/// (about a seventh of a core for PostgreSQL alone at 2,000 streams here), a revoked session's running watch went on
+/// for up to a second, and every tell's first call waited for a query (a quarter of a millisecond of its first token).
 /// </summary>
 public sealed partial class SessionChecks : BackgroundService
 {
     internal const string Channel = "plandex_session_ended";
-    /// <summary>Reuse without a live listener: the old rule, one second.</summary>
+    /// <summary>The triggers that notify <see cref="Channel"/> (migrations 0009 and 0010): rows revoked or deleted; the table truncated.</summary>
+    private static readonly string[] Triggers = ["plandex_session_ended", "plandex_sessions_truncated"];
+    /// <summary>Reuse by a continuation without a live listener: the old rule, one second.</summary>
     internal static readonly TimeSpan FallbackReuse = TimeSpan.FromSeconds(1);
     /// <summary>Even with a live listener, a check is asked again after this long (expiry is checked on every use).</summary>
     internal static readonly TimeSpan MaxReuse = TimeSpan.FromMinutes(5);
@@ -65,17 +70,18 @@ public sealed partial class SessionChecks : BackgroundService
     }
 
     /// <summary>
-    /// The session's account, or null when the token hash names no live session. <paramref name="mayReuse"/>: the call
-    /// is a continuation, so an earlier check of the same session may answer (see the class summary).
+    /// The session's account, or null when the token hash names no live session. <paramref name="continuation"/>: the
+    /// call continues one made moments ago, so without a live listener a check under a second old may still answer
+    /// (see the class summary).
     /// </summary>
-    public async Task<Guid?> CheckAsync(byte[] tokenHash, bool mayReuse)
+    public async Task<Guid?> CheckAsync(byte[] tokenHash, bool continuation)
     {
         var key = Convert.ToBase64String(tokenHash);
         var now = _time.GetUtcNow();
-        if (mayReuse && _checked.TryGetValue(key, out var seen) && seen.ExpiresAt > now)
+        if (_checked.TryGetValue(key, out var seen) && seen.ExpiresAt > now)
         {
             var age = _time.GetElapsedTime(seen.CheckedAt);
-            if (age < FallbackReuse || (age < MaxReuse && Listening))
+            if ((age < MaxReuse && Listening) || (continuation && age < FallbackReuse))
             {
                 PlandexMetrics.SessionChecksReused.Add(1);
                 return seen.Account;
@@ -121,7 +127,7 @@ public sealed partial class SessionChecks : BackgroundService
     }
 
     // The listener: one connection per silo that LISTENs for ended sessions. Any failure forgets everything and
-    // reconnects; until it is back, continuations reuse checks for one second only.
+    // reconnects; until it is back, only continuations reuse checks, for one second.
     protected override async Task ExecuteAsync(CancellationToken ct)
     {
         var failures = 0;
@@ -131,11 +137,11 @@ public sealed partial class SessionChecks : BackgroundService
             try
             {
                 conn = await _db.OpenConnectionAsync(ct);
-                // Without the trigger (a database not migrated to 0009) no notification would ever come: stay on the
-                // one-second rule rather than trust silence.
+                // Without both triggers (a database not migrated to 0010, or one disabled) a notification might never
+                // come: stay on the fallback rule rather than trust silence.
                 await using (var trigger = new NpgsqlCommand(
-                    "SELECT count(*) FROM pg_trigger WHERE tgname = '" + Channel + "' AND tgenabled <> 'D'", conn))
-                    if ((long)(await trigger.ExecuteScalarAsync(ct))! == 0) throw new InvalidOperationException("the plandex_session_ended trigger is missing or disabled (run migrate)");
+                    "SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname IN ('" + string.Join("', '", Triggers) + "') AND tgenabled <> 'D'", conn))
+                    if ((long)(await trigger.ExecuteScalarAsync(ct))! != Triggers.Length) throw new InvalidOperationException("a plandex_sessions trigger is missing or disabled (run migrate)");
                 conn.Notification += OnNotification;
                 await using (var listen = new NpgsqlCommand("LISTEN " + Channel, conn)) await listen.ExecuteNonQueryAsync(ct);
                 ForgetAll(); // whatever ended while no one listened is not in the cache any more
@@ -191,6 +197,6 @@ public sealed partial class SessionChecks : BackgroundService
     [LoggerMessage(Level = LogLevel.Debug, Message = "Listening for ended sessions")]
     private static partial void LogListening(ILogger log);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the ended-session listener ({Error}); continuations re-check sessions every second until it is back")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the ended-session listener ({Error}); sessions are checked in the database (continuations: every second) until it is back")]
     private static partial void LogListenerLost(ILogger log, string error);
 }

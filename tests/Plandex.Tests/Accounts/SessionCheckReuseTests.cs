@@ -7,9 +7,10 @@ using Plandex.Tests.Streams;
 namespace Plandex.Tests.Accounts;
 
 /// <summary>
-/// A tell's continuations (Tell, Subscribe, renewals) reuse a session check for as long as nothing ended the session,
-/// not for a fixed second: PostgreSQL tells the silo when a session row is revoked or deleted, by anyone (here: an
-/// operator's SQL, which no silo code sees), and a silo that cannot hear it falls back to the one-second rule.
+/// Calls reuse a session check for as long as nothing ended the session, not for a fixed second: PostgreSQL tells the
+/// silo when a session row is revoked, deleted or truncated, by anyone (here: an operator's SQL, which no silo code
+/// sees). A silo that cannot hear it asks the database for every call but a continuation (Tell, Subscribe,
+/// renewals), which falls back to the one-second rule.
 /// </summary>
 public sealed class SessionCheckReuseTests
 {
@@ -40,6 +41,9 @@ public sealed class SessionCheckReuseTests
 
     private static Task RevokeBySqlAsync(StreamWorld w, byte[] tokenHash) =>
         w.Db.ExecAsync($"UPDATE plandex_sessions SET revoked_at = now() WHERE token_hash = '\\x{Convert.ToHexStringLower(tokenHash)}'");
+
+    private static Task KillListenerAsync(StreamWorld w) =>
+        w.Db.ExecAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = '{SessionChecks.Ping}'");
 
     private static async Task<(double Database, double Reused)> ChecksAsync(StreamWorld w) =>
         (await w.Silos[0].MetricAsync("plandex_auth_session_checks"), await w.Silos[0].MetricAsync("plandex_auth_session_checks_reused"));
@@ -122,5 +126,59 @@ public sealed class SessionCheckReuseTests
         var after = await ChecksAsync(w);
         Assert.Equal(before.Database, after.Database);
         Assert.Equal(StreamEventKind.Finished, (await StreamWorld.CollectAsync(owner, plan))[^1].Kind);
+    }
+
+    [Fact]
+    public async Task Every_call_reuses_a_check_while_the_silo_listens_and_emptying_the_sessions_table_ends_them_all()
+    {
+        await using var w = await StreamWorld.StartAsync();
+        var (owner, plan, laptop) = await SetUpAsync(w);
+        await using var _ = owner;
+        await using var __ = laptop;
+
+        // A call that continues nothing (BeginTell: a tell's first call) 1.5 s after the last check reuses it.
+        await laptop.Client.Plan(plan).Describe();
+        await Task.Delay(TimeSpan.FromMilliseconds(1500));
+        var before = await ChecksAsync(w);
+        var ticket = await laptop.Client.Plan(plan).BeginTell();
+        var after = await ChecksAsync(w);
+        Assert.Equal(before.Database, after.Database);
+        Assert.Equal(before.Reused + 1, after.Reused);
+
+        // An operator empties the table (row triggers do not fire on TRUNCATE; migration 0010's statement trigger does):
+        // 200 ms later every session's calls are refused, new calls and continuations alike.
+        await w.Db.ExecAsync("TRUNCATE plandex_sessions");
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        Assert.Contains("revoked", (await Assert.ThrowsAsync<AccessDeniedException>(() => laptop.Client.Plan(plan).Describe())).Message, StringComparison.Ordinal);
+        Assert.Contains("revoked", (await Assert.ThrowsAsync<AccessDeniedException>(() => owner.Plan(plan).BeginTell())).Message, StringComparison.Ordinal);
+        Assert.Contains("revoked", (await Assert.ThrowsAsync<AccessDeniedException>(() =>
+            laptop.Client.Plan(plan).Tell(ticket.StreamId, "hello", Seal(w, ticket)))).Message, StringComparison.Ordinal);
+        Assert.Empty(w.Stub.Requests);
+    }
+
+    [Fact]
+    public async Task Without_its_listener_a_call_that_continues_nothing_asks_the_database_and_sees_a_revocation_at_once()
+    {
+        await using var w = await StreamWorld.StartAsync();
+        var (owner, plan, laptop) = await SetUpAsync(w);
+        await using var _ = owner;
+        await using var __ = laptop;
+
+        // A fresh check (well under the one-second fallback) when the listener's connection dies and the session is
+        // revoked: the notification goes nowhere, yet the next new call must not be answered from the cache.
+        await laptop.Client.Plan(plan).Describe();
+        await KillListenerAsync(w);
+        await Task.Delay(TimeSpan.FromMilliseconds(100)); // the silo notices at once and waits a second before listening again
+        await RevokeBySqlAsync(w, laptop.TokenHash);
+        var refused = await Assert.ThrowsAsync<AccessDeniedException>(() => laptop.Client.Plan(plan).BeginTell());
+        Assert.Contains("revoked", refused.Message, StringComparison.Ordinal);
+
+        // The owner's session, checked moments ago too, is asked again while the silo does not listen.
+        await owner.Plan(plan).Describe();
+        await KillListenerAsync(w);
+        await Task.Delay(TimeSpan.FromMilliseconds(100));
+        var before = await ChecksAsync(w);
+        await owner.Plan(plan).Describe();
+        Assert.Equal(before.Database + 1, (await ChecksAsync(w)).Database);
     }
 }

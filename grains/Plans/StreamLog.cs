@@ -21,6 +21,14 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
 
     private const int TextBlock = 1024;
     private const int EntryBlock = 128;
+
+    // Blocks live as long as the stream (and the plan's activation) does. Allocated as ordinary arrays, each one that
+    // fills during a stream survived into generation 1 and was then copied again into generation 2: at 1,500 paced
+    // streams they were about half of what every gen0 collection copied. On the pinned-object heap they are never
+    // copied (nor marked through: they hold no references); that heap is swept with generation 2, and a freed block
+    // is a 1 KB hole the next block fits exactly.
+    private static byte[] NewTextBlock() => GC.AllocateArray<byte>(TextBlock, pinned: true);
+    private static Entry[] NewEntryBlock() => GC.AllocateArray<Entry>(EntryBlock, pinned: true);
     private readonly List<byte[]> _text = [];          // reply text, UTF-8, TextBlock bytes each
     private int _textLength;
     private readonly List<Entry[]> _entries = [];       // EntryBlock entries each
@@ -48,7 +56,7 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
         _latestText = kind == StreamEventKind.Chunk ? text ?? "" : null;
         if (kind == StreamEventKind.Chunk) AppendText(text ?? "");
         else if (text is not null) (_eventTexts ??= [])[_count] = text;
-        if (_count % EntryBlock == 0) _entries.Add(new Entry[EntryBlock]);
+        if (_count % EntryBlock == 0) _entries.Add(NewEntryBlock());
         _entries[_count / EntryBlock][_count % EntryBlock] = new Entry(_textLength, kind);
         _count++;
         var woken = _changed;
@@ -100,7 +108,7 @@ internal sealed class StreamLog(Guid streamId, Action<StreamLog>? added = null)
         while (bytes.Length > 0)
         {
             var at = _textLength % TextBlock;
-            if (at == 0 && _textLength == _text.Count * TextBlock) _text.Add(new byte[TextBlock]);
+            if (at == 0 && _textLength == _text.Count * TextBlock) _text.Add(NewTextBlock());
             var n = Math.Min(bytes.Length, TextBlock - at);
             bytes[..n].CopyTo(_text[_textLength / TextBlock].AsSpan(at));
             _textLength += n;

@@ -24,16 +24,15 @@ public static class ProviderCall
     private const int ReadBufferSize = 16 * 1024;
 
     /// <summary>
-    /// Runs the call, handing batches of what the provider sent to <paramref name="handOver"/> (awaited before the
+    /// Runs the call (releasing <paramref name="body"/> once the provider has answered), handing batches of what the provider sent to <paramref name="handOver"/> (awaited before the
     /// next read's batch is handed over); <paramref name="pace"/>
     /// gives the shortest time between two batches once the reader has caught up with the provider (zero: no pacing),
     /// asked once per window.
     /// </summary>
-    public static async Task RunAsync(ProviderConnectionPool pool, UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, ProviderRequest request,
+    public static async Task RunAsync(ProviderConnectionPool pool, UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, RequestBody body,
         Func<WireEvent, ValueTask> handOver, TimeSpan stallTimeout, Func<TimeSpan> pace, CancellationToken ct)
     {
         var uri = endpoint.BaseUrl;
-        var body = wire.Body(request);
         for (var attempt = 1; ; attempt++)
         {
             var pooled = attempt == 1 ? pool.TryTake(endpoint) : null;
@@ -44,8 +43,9 @@ public static class ProviderCall
             {
                 await using var cancelRegistration = ct.Register(connection.Abort);
                 reader = new ResponseReader(connection.Stream, stallTimeout, ct); // zeroes its buffers when done
-                await WriteRequestAsync(connection.Stream, uri, wire, key, body, ct);
+                await WriteRequestAsync(connection.Stream, uri, wire, key, body.Bytes, ct);
                 var (status, chunked, length, close) = await reader.ReadHeadAsync();
+                body.Release(); // the provider answered: no retry will send it again
                 if (status is < 200 or > 299) throw new ProviderException(Describe(status));
                 reader.StartBody(chunked, length);
                 await ReadEventsAsync(reader, connection.Transport, wire, handOver, pace, ct);

@@ -112,7 +112,10 @@ internal sealed partial class StreamSessionGrain(
         if (inbox is not null) inbox.MinInterval = options.Value.BatchWindow / 2;
         // Started without the Tell's execution context: its async locals would otherwise be captured by every await
         // of the read loop, and each resumption through this grain's scheduler would carry (and allocate for) them.
-        using (ExecutionContext.SuppressFlow()) _ = RunAsync(endpoint, request, inbox, _cancel.Token);
+        // The read loop gets the request's body alone, which it drops once the provider answers (RequestBody).
+        var wire = IProviderWire.For(request.Provider);
+        var body = RequestBody.For(wire, request);
+        using (ExecutionContext.SuppressFlow()) _ = RunAsync(endpoint, wire, body, inbox, _cancel.Token);
     }
 
     public Task Stop()
@@ -130,7 +133,7 @@ internal sealed partial class StreamSessionGrain(
         return Task.FromResult(_running);
     }
 
-    private async Task RunAsync(ResolvedEndpoint endpoint, ProviderRequest request, PlanInbox? inbox, CancellationToken ct)
+    private async Task RunAsync(ResolvedEndpoint endpoint, IProviderWire wire, RequestBody body, PlanInbox? inbox, CancellationToken ct)
     {
         // The Tell that started this read left its caller's call context (account, session hash, source) flowing
         // here. Nothing from here on acts for a caller, so none of it rides along with every Append: it cost a copy
@@ -138,7 +141,6 @@ internal sealed partial class StreamSessionGrain(
         RequestContext.Clear();
         var relay = new PlanRelay(GrainFactory.GetGrain<IPlanGrain>(_planId), this.GetPrimaryKey(), inbox);
         var key = _key!;
-        var wire = IProviderWire.For(request.Provider);
         var o = options.Value;
         var stall = o.StallTimeout;
         TimeSpan Pace() => o.BatchWindowFor(PlandexMetrics.ActiveSessions); // asked once per window: follows the load
@@ -150,7 +152,7 @@ internal sealed partial class StreamSessionGrain(
             // The provider is read in this grain's context (its socket reads resume here), and each batch goes from
             // the read straight to the plan: one hop per batch, not a thread-pool reader, a channel and a grain turn.
             // Calls to the plan must come from grain context anyway: the authorization filter refuses any other.
-            await ProviderCall.RunAsync(connections, key, endpoint, wire, request, relay.HandOverAsync, stall, Pace, ct);
+            await ProviderCall.RunAsync(connections, key, endpoint, wire, body, relay.HandOverAsync, stall, Pace, ct);
             await relay.DrainAsync();
         }
         catch (OperationCanceledException)

@@ -89,7 +89,19 @@ public sealed class ProviderFramingTests
         Assert.True(e.Unreachable); // so the session drops the host's cached address
     }
 
-    private static async Task<(string Text, ProviderConnectionPool Pool, ResolvedEndpoint Endpoint)> RunAsync(int port)
+    [Fact]
+    public async Task The_request_body_is_released_once_the_provider_answers()
+    {
+        await using var server = await RawServer.StartAsync(Head + $"Content-Length: {Encoding.UTF8.GetByteCount(Events())}\r\n\r\n" + Events(), byteByByte: true, close: false);
+        var released = new List<bool>();
+        var (text, pool, _) = await RunAsync(server.Port, b => released.Add(b.Released));
+        pool.Dispose();
+        Assert.Equal(string.Concat(Parts), text);
+        Assert.NotEmpty(released);
+        Assert.All(released, Assert.True); // every hand-over (the whole stream) runs without holding the body
+    }
+
+    private static async Task<(string Text, ProviderConnectionPool Pool, ResolvedEndpoint Endpoint)> RunAsync(int port, Action<RequestBody>? onHandOver = null)
     {
         var options = Options.Create(new ProvidersOptions());
         var pool = new ProviderConnectionPool(options, TimeProvider.System);
@@ -99,8 +111,10 @@ public sealed class ProviderFramingTests
         using var key = pair.Unseal(ProviderKeySeal.Seal(pair.PublicKey, streamId, endpoint.BaseUrl.ToString(), "sk-framing-test"u8), streamId);
         var request = new ProviderRequest(Guid.NewGuid(), streamId, "openai", "m", [new ProviderMessage("user", "hi")]);
         var text = new StringBuilder();
-        await ProviderCall.RunAsync(pool, key, endpoint, IProviderWire.For("openai"), request,
-            e => { text.Append(e.Text); return ValueTask.CompletedTask; },
+        var wire = IProviderWire.For("openai");
+        var body = RequestBody.For(wire, request);
+        await ProviderCall.RunAsync(pool, key, endpoint, wire, body,
+            e => { onHandOver?.Invoke(body); text.Append(e.Text); return ValueTask.CompletedTask; },
             TimeSpan.FromSeconds(5), () => TimeSpan.FromMilliseconds(5), CancellationToken.None);
         return (text.ToString(), pool, endpoint);
     }

@@ -24,10 +24,10 @@ public static class ProviderCall
     private const int ReadBufferSize = 16 * 1024;
 
     /// <summary>
-    /// Runs the call (releasing <paramref name="body"/> once the provider has answered), handing batches of what the provider sent to <paramref name="handOver"/> (awaited before the
+    /// Runs the call, handing batches of what the provider sent to <paramref name="handOver"/> (awaited before the
     /// next read's batch is handed over); <paramref name="pace"/>
     /// gives the shortest time between two batches once the reader has caught up with the provider (zero: no pacing),
-    /// asked once per window.
+    /// asked once per window. <paramref name="body"/> is released once the provider has answered.
     /// </summary>
     public static async Task RunAsync(ProviderConnectionPool pool, UnsealedKey key, ResolvedEndpoint endpoint, IProviderWire wire, RequestBody body,
         Func<WireEvent, ValueTask> handOver, TimeSpan stallTimeout, Func<TimeSpan> pace, CancellationToken ct)

@@ -140,7 +140,8 @@ public sealed partial class SessionChecks : BackgroundService
                 // Without both triggers (a database not migrated to 0010, or one disabled) a notification might never
                 // come: stay on the fallback rule rather than trust silence.
                 await using (var trigger = new NpgsqlCommand(
-                    "SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname IN ('" + string.Join("', '", Triggers) + "') AND tgenabled <> 'D'", conn))
+                    "SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgrelid = 'plandex_sessions'::regclass AND tgname IN ('"
+                    + string.Join("', '", Triggers) + "') AND tgenabled <> 'D'", conn))
                     if ((long)(await trigger.ExecuteScalarAsync(ct))! != Triggers.Length) throw new InvalidOperationException("a plandex_sessions trigger is missing or disabled (run migrate)");
                 conn.Notification += OnNotification;
                 await using (var listen = new NpgsqlCommand("LISTEN " + Channel, conn)) await listen.ExecuteNonQueryAsync(ct);

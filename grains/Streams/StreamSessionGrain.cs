@@ -79,11 +79,16 @@ internal sealed partial class StreamSessionGrain(
             PlandexMetrics.SessionActivated();
         }
         ResolvedEndpoint endpoint;
+        IProviderWire wire;
+        RequestBody body;
         try
         {
             _key = _keyPair.Unseal(sealedKey, this.GetPrimaryKey());
             if (scanControl.Value.KeepKeysAsStrings) lock (ScanControlOptions.Leaked) ScanControlOptions.Leaked.Add(System.Text.Encoding.UTF8.GetString(_key.Key));
             endpoint = await endpoints.ResolveAsync(_key.Endpoint, CancellationToken.None);
+            // The read loop gets the request's body alone, which it drops once the provider answers (RequestBody).
+            wire = IProviderWire.For(request.Provider);
+            body = RequestBody.For(wire, request);
         }
         catch (CryptographicException)
         {
@@ -112,9 +117,6 @@ internal sealed partial class StreamSessionGrain(
         if (inbox is not null) inbox.MinInterval = options.Value.BatchWindow / 2;
         // Started without the Tell's execution context: its async locals would otherwise be captured by every await
         // of the read loop, and each resumption through this grain's scheduler would carry (and allocate for) them.
-        // The read loop gets the request's body alone, which it drops once the provider answers (RequestBody).
-        var wire = IProviderWire.For(request.Provider);
-        var body = RequestBody.For(wire, request);
         using (ExecutionContext.SuppressFlow()) _ = RunAsync(endpoint, wire, body, inbox, _cancel.Token);
     }
 

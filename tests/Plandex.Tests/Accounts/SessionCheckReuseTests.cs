@@ -181,4 +181,25 @@ public sealed class SessionCheckReuseTests
         await owner.Plan(plan).Describe();
         Assert.Equal(before.Database + 1, (await ChecksAsync(w)).Database);
     }
+
+    [Fact]
+    public async Task A_silo_whose_database_cannot_notify_does_not_listen_and_asks_the_database()
+    {
+        await using var w = await StreamWorld.StartAsync();
+        var (owner, plan, laptop) = await SetUpAsync(w);
+        await using var _ = owner;
+        await using var __ = laptop;
+
+        // Someone disables the row trigger (revocations then notify nobody) and the listener reconnects: it must
+        // refuse to listen rather than trust a silence that no longer means anything.
+        await w.Db.ExecAsync("ALTER TABLE plandex_sessions DISABLE TRIGGER plandex_session_ended");
+        await KillListenerAsync(w);
+        await Task.Delay(TimeSpan.FromMilliseconds(2500)); // its reconnect (after 1 s) has checked the triggers and given up
+        Assert.False(await ListenerUpAsync(w));
+
+        await laptop.Client.Plan(plan).Describe();
+        await RevokeBySqlAsync(w, laptop.TokenHash); // heard by no silo
+        var refused = await Assert.ThrowsAsync<AccessDeniedException>(() => laptop.Client.Plan(plan).BeginTell());
+        Assert.Contains("revoked", refused.Message, StringComparison.Ordinal);
+    }
 }

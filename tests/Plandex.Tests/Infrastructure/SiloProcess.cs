@@ -123,16 +123,27 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public static async Task<PlandexClient> ConnectAsync(IEnumerable<SiloProcess> silos, string? token = null, string clusterId = "test")
     {
+        var list = silos.ToList();
         var options = new PlandexClientOptions
         {
-            Server = new ServerAddress(silos.Select(s => s.Gateway).ToList()),
+            Server = new ServerAddress(list.Select(s => s.Gateway).ToList()),
             ClusterId = clusterId,
             SessionToken = token,
         };
-        // Once more after the client's 8 s limit: with the whole suite's silos on two cores, a silo that just became
-        // ready once took longer than that to hand a new client the cluster's manifest (ReconnectTests, one run).
-        try { return await PlandexClient.ConnectAsync(options); }
-        catch (Plandex.Client.Connection.ServerUnreachableException) { return await PlandexClient.ConnectAsync(options); }
+        // Up to three tries of the client's 8 s: with the whole suite's silos on two cores, a silo that had just become
+        // ready once took longer than one to hand a new client the cluster's manifest (ReconnectTests) and once longer
+        // than two (AccountsWorld's first client, seventeenth session). The last failure says what each silo was doing.
+        for (var attempt = 1; ; attempt++)
+        {
+            try { return await PlandexClient.ConnectAsync(options); }
+            catch (Plandex.Client.Connection.ServerUnreachableException) when (attempt < 3) { }
+            catch (Plandex.Client.Connection.ServerUnreachableException e)
+            {
+                var state = string.Join('\n', list.Select(s =>
+                    $"silo {s.Name}: {(s.HasExited ? "exited" : "running")}; its last log lines:\n{string.Join('\n', s.Lines.TakeLast(40))}"));
+                throw new InvalidOperationException($"{e.Message} (three tries)\n{state}", e);
+            }
+        }
     }
 
     /// <summary>kill -9: no goodbye to the cluster.</summary>

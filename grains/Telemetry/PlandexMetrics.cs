@@ -15,7 +15,7 @@ public static class PlandexMetrics
     public static readonly Counter<long> StreamsStarted = Meter.CreateCounter<long>("plandex.streams.started");
     public static readonly Counter<long> StreamsEnded = Meter.CreateCounter<long>("plandex.streams.ended");
     public static readonly Counter<long> AuthDenied = Meter.CreateCounter<long>("plandex.auth.denied");
-    /// <summary>Session checks the authorization filter asked PostgreSQL for, and those a continuation reused.</summary>
+    /// <summary>Session checks the authorization filter asked PostgreSQL for, and those an earlier check answered.</summary>
     public static readonly Counter<long> SessionChecks = Meter.CreateCounter<long>("plandex.auth.session_checks");
     public static readonly Counter<long> SessionChecksReused = Meter.CreateCounter<long>("plandex.auth.session_checks_reused");
     public static readonly Counter<long> RetentionEpochTicks = Meter.CreateCounter<long>("plandex.retention.epoch_ticks");

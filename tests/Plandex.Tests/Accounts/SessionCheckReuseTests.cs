@@ -42,8 +42,9 @@ public sealed class SessionCheckReuseTests
     private static Task RevokeBySqlAsync(StreamWorld w, byte[] tokenHash) =>
         w.Db.ExecAsync($"UPDATE plandex_sessions SET revoked_at = now() WHERE token_hash = '\\x{Convert.ToHexStringLower(tokenHash)}'");
 
-    private static Task KillListenerAsync(StreamWorld w) =>
-        w.Db.ExecAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = '{SessionChecks.Ping}'");
+    /// <summary>Terminates the silo's listener connection, if it has one; returns how many were killed.</summary>
+    private static async Task<long> KillListenerAsync(StreamWorld w) =>
+        await w.Db.ScalarAsync<long>($"SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = '{SessionChecks.Ping}') t");
 
     private static async Task<(double Database, double Reused)> ChecksAsync(StreamWorld w) =>
         (await w.Silos[0].MetricAsync("plandex_auth_session_checks"), await w.Silos[0].MetricAsync("plandex_auth_session_checks_reused"));
@@ -107,7 +108,7 @@ public sealed class SessionCheckReuseTests
         // old are reused) or already listens again (which forgets every check), the Tell must be refused.
         var ticket = await laptop.Client.Plan(plan).BeginTell();
         await Task.Delay(TimeSpan.FromMilliseconds(1200));
-        var killed = await w.Db.ScalarAsync<long>($"SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = '{SessionChecks.Ping}') t");
+        var killed = await KillListenerAsync(w);
         Assert.Equal(1, killed);
         await RevokeBySqlAsync(w, laptop.TokenHash);
         await Task.Delay(TimeSpan.FromMilliseconds(1500));

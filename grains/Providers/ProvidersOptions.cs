@@ -22,11 +22,13 @@ public sealed class ProvidersOptions
     /// <summary>
     /// The window under load: it widens linearly from <see cref="BatchWindow"/> to this as the silo's active streams
     /// approach <see cref="BatchWindowLoadedAt"/>. Every batch costs one grain call and one message per watcher however
-    /// little text it carries, so fewer, larger batches keep a busy silo's CPU ahead of its streams. (60 ms until the
-    /// socket's wake-ups were held between windows; with each batch cheaper, 50 ms gave 1,500 streams a lower p99
-    /// for ~5 points more CPU, and 40 ms no lower again for ~10 more: PERF-NOTES, fourteenth session.)
+    /// little text it carries, so fewer, larger batches keep a busy silo's CPU ahead of its streams. But a gap at the
+    /// client is the window plus every delay on the way, so a wider window leaves less room for delays. (60 ms until
+    /// the socket's wake-ups were held between windows, then 50; with each batch cheaper again, 40 ms gave 1,500
+    /// streams a p99 ~25 ms lower after the start ramp for ~6 points more CPU, and 35 or 30 ms no lower again:
+    /// PERF-NOTES, eighteenth session.)
     /// </summary>
-    public TimeSpan BatchWindowLoaded { get; set; } = TimeSpan.FromMilliseconds(50);
+    public TimeSpan BatchWindowLoaded { get; set; } = TimeSpan.FromMilliseconds(40);
     public int BatchWindowLoadedAt { get; set; } = 1000;
     /// <summary>
     /// An idle provider connection is kept this long for the next stream to the same endpoint (zero: a fresh

@@ -600,8 +600,10 @@ internal static class StreamBenchmark
             sb.AppendLine("|---|---|---|---|---|---|---|");
             foreach (var r in _rows) sb.AppendLine(r);
             sb.AppendLine();
+            var window = new Plandex.Grains.Providers.ProvidersOptions(); // the silo runs the shipped defaults
             sb.AppendLine($"Concurrent streams, stub paced like a real model: {o.PacedTokens:N0} tokens at 50 tokens/s ({o.PacedTokens / 50} s per stream). "
-                + "Gap = time between consecutive chunk arrivals at the client (the silo batches chunks over a 20 ms window, widening to 40 ms as its streams approach 1,000; direct sees every token). "
+                + $"Gap = time between consecutive chunk arrivals at the client (the silo batches chunks over a {window.BatchWindow.TotalMilliseconds:N0} ms window, "
+                + $"widening to {window.BatchWindowLoaded.TotalMilliseconds:N0} ms as its streams approach {window.BatchWindowLoadedAt:N0}; direct sees every token). "
                 + "Memory = silo VmRSS at idle after warm-up (plans already created and active) vs the peak sampled every 200 ms during the run, difference ÷ streams.");
             sb.AppendLine();
             sb.AppendLine("| Streams | Via silo: complete | Via silo: gap p50 / p99 / max (ms) | Direct: complete | Direct: gap p50 / p99 / max (ms) | TTFT p50 silo / direct (ms) | Silo RSS idle → peak = per stream | CPU silo / stub | Goal (all complete, p99 ≤ 100 ms, ≤ 50 KB) | Load |");

@@ -89,9 +89,7 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         foreach (var (k, v) in siloSettings) env["PLANDEX_" + k.Replace(":", "__")] = v;
         // Experiments with the silo's runtime alone (GC knobs and the like): BENCH_SILO_DOTNET_GCgen0size=... reaches
         // only the silo as DOTNET_GCgen0size, not the stub or this driver.
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-            if (e.Key is string name && name.StartsWith("BENCH_SILO_", StringComparison.Ordinal) && e.Value is string value)
-                env[name["BENCH_SILO_".Length..]] = value;
+        foreach (var (k, v) in Prefixed("BENCH_SILO_")) env[k] = v;
         Log("migrate");
         await RunAsync("dotnet", [siloDll, "migrate"], env);
 
@@ -102,7 +100,8 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         Log("start provider stub (own process)");
         var stubDll = Path.Combine(Root, "tests/Plandex.ProviderStub/bin/Release/net10.0/Plandex.ProviderStub.dll");
         var stubLog = Path.Combine(Work, "stub.log");
-        Stub = StartLogged("dotnet", [stubDll, "--port", "0"], new Dictionary<string, string>(), stubLog);
+        // The same for the stub's runtime alone (BENCH_STUB_DOTNET_...).
+        Stub = StartLogged("dotnet", [stubDll, "--port", "0"], Prefixed("BENCH_STUB_"), stubLog);
         var sw = Stopwatch.StartNew();
         while (true)
         {
@@ -113,6 +112,16 @@ internal sealed partial class StreamHarness : IAsyncDisposable
             await Task.Delay(100);
         }
         Log($"silo gateway 127.0.0.1:{SiloGatewayPort} (pid {Silo.Id}), stub {StubBase} (pid {Stub.Id})");
+    }
+
+    /// <summary>This driver's environment variables named <paramref name="prefix"/>X, as X: settings for one child process.</summary>
+    private static Dictionary<string, string> Prefixed(string prefix)
+    {
+        var found = new Dictionary<string, string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            if (e.Key is string name && name.StartsWith(prefix, StringComparison.Ordinal) && e.Value is string value)
+                found[name[prefix.Length..]] = value;
+        return found;
     }
 
     [GeneratedRegex(@"listening on (http://[0-9.:]+)")]

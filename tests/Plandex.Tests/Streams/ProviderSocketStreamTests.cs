@@ -51,6 +51,48 @@ public sealed class ProviderSocketStreamTests
     }
 
     [Fact]
+    public async Task A_zero_byte_read_of_an_empty_held_socket_ends_with_the_next_byte_not_the_mark()
+    {
+        // SslStream waits for a record with a zero-byte read of the stream under it.
+        using var pair = await SocketPair.ConnectAsync();
+        await using var transport = new ProviderSocketStream(pair.Client);
+        transport.HoldWakeups(16 * 1024);
+
+        var read = transport.ReadAsync(Memory<byte>.Empty).AsTask();
+        await Task.Delay(100);
+        Assert.False(read.IsCompleted);
+        await pair.Server.SendAsync("tok"u8.ToArray());
+        Assert.Equal(0, await read.WaitAsync(Prompt));
+        var buffer = new byte[64];
+        Assert.Equal(3, await transport.ReadAsync(buffer).AsTask().WaitAsync(Prompt));
+
+        // Held again with data already there: the zero-byte read completes at once and leaves the mark raised.
+        transport.HoldWakeups(16 * 1024);
+        await pair.Server.SendAsync("more"u8.ToArray());
+        await WaitUntilAsync(() => pair.Client.Available == 4);
+        Assert.Equal(0, await transport.ReadAsync(Memory<byte>.Empty).AsTask().WaitAsync(Prompt));
+        Assert.Equal(16 * 1024, (int)pair.Client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!);
+        Assert.Equal(4, await transport.ReadAsync(buffer).AsTask().WaitAsync(Prompt));
+    }
+
+    [Fact]
+    public async Task A_held_read_takes_what_is_buffered_and_then_sees_the_providers_close()
+    {
+        using var pair = await SocketPair.ConnectAsync();
+        await using var transport = new ProviderSocketStream(pair.Client);
+        transport.HoldWakeups(16 * 1024);
+
+        await pair.Server.SendAsync("data: 1\n\n"u8.ToArray());
+        pair.Server.Shutdown(SocketShutdown.Send);
+        await WaitUntilAsync(() => pair.Client.Available == 9);
+        var buffer = new byte[64];
+        Assert.Equal(9, await transport.ReadAsync(buffer).AsTask().WaitAsync(Prompt));
+        Assert.Equal(16 * 1024, (int)pair.Client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!); // still held
+        Assert.Equal(0, await transport.ReadAsync(buffer).AsTask().WaitAsync(Prompt)); // the close, not a wait
+        Assert.True(pair.Client.Blocking); // NetworkStream's own reads still block as they should
+    }
+
+    [Fact]
     public async Task Tls_reading_the_rest_of_a_record_that_arrives_in_two_parts_does_not_wait_behind_the_mark()
     {
         using var pair = await SocketPair.ConnectAsync();

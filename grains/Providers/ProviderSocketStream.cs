@@ -90,10 +90,14 @@ internal sealed class ProviderSocketStream(Socket socket) : NetworkStream(socket
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        !cancellationToken.IsCancellationRequested && TryReadHeld(buffer.AsSpan(offset, count), out var n) ? Task.FromResult(n) : base.ReadAsync(buffer, offset, count, cancellationToken);
+        !cancellationToken.IsCancellationRequested && TryReadHeld(buffer.AsSpan(offset, count), out var n)
+            ? Task.FromResult(n)
+            : base.ReadAsync(buffer, offset, count, cancellationToken);
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        !cancellationToken.IsCancellationRequested && TryReadHeld(buffer.Span, out var n) ? new ValueTask<int>(n) : base.ReadAsync(buffer, cancellationToken);
+        !cancellationToken.IsCancellationRequested && TryReadHeld(buffer.Span, out var n)
+            ? new ValueTask<int>(n)
+            : base.ReadAsync(buffer, cancellationToken);
 
     // The APM pair goes through ReadAsync (and so through TryReadHeld) rather than NetworkStream's own.
     public override IAsyncResult BeginRead(byte[] buffer, int offset, int count, AsyncCallback? callback, object? state) =>

@@ -48,7 +48,7 @@ public sealed class ProviderSocketStreamTests
         Assert.False(read.IsCompleted);
         await pair.Server.SendAsync("tok"u8.ToArray());
         Assert.Equal(Math.Min(size, 3), await read.WaitAsync(Prompt));
-        Assert.Equal(1, (int)pair.Client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!);
+        Assert.Equal(1, LowWater(pair.Client));
     }
 
     [Fact]
@@ -61,7 +61,7 @@ public sealed class ProviderSocketStreamTests
         await pair.Server.SendAsync("more"u8.ToArray());
         await WaitUntilAsync(() => pair.Client.Available == 4);
         Assert.Equal(0, await transport.ReadAsync(Memory<byte>.Empty).AsTask().WaitAsync(Prompt));
-        Assert.Equal(16 * 1024, (int)pair.Client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!);
+        Assert.Equal(16 * 1024, LowWater(pair.Client));
         Assert.Equal(4, await transport.ReadAsync(new byte[64]).AsTask().WaitAsync(Prompt));
     }
 
@@ -77,7 +77,7 @@ public sealed class ProviderSocketStreamTests
         await WaitUntilAsync(() => pair.Client.Available == 9);
         var buffer = new byte[64];
         Assert.Equal(9, await transport.ReadAsync(buffer).AsTask().WaitAsync(Prompt));
-        Assert.Equal(16 * 1024, (int)pair.Client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!); // still held
+        Assert.Equal(16 * 1024, LowWater(pair.Client)); // still held
         Assert.Equal(0, await transport.ReadAsync(buffer).AsTask().WaitAsync(Prompt)); // the close, not a wait
         Assert.True(pair.Client.Blocking); // NetworkStream's own reads still block as they should
     }
@@ -111,18 +111,20 @@ public sealed class ProviderSocketStreamTests
         var transport = new ProviderSocketStream(pair.Client);
         var connection = new ProviderConnection(pair.Client, transport, transport);
         transport.HoldWakeups(16 * 1024);
-        Assert.Equal(16 * 1024, (int)pair.Client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!);
+        Assert.Equal(16 * 1024, LowWater(pair.Client));
 
         using var pool = new ProviderConnectionPool(Options.Create(new ProvidersOptions()), TimeProvider.System);
         var endpoint = new ResolvedEndpoint(new Uri("http://127.0.0.1:1/v1"), IPAddress.Loopback);
         pool.Return(endpoint, connection);
-        Assert.Equal(1, (int)pair.Client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!);
+        Assert.Equal(1, LowWater(pair.Client));
 
         // A stray byte on the idle connection is seen, so it is not handed out again.
         await pair.Server.SendAsync(new byte[] { 1 });
         await WaitUntilAsync(() => pair.Client.Available == 1);
         Assert.Null(pool.TryTake(endpoint));
     }
+
+    private static int LowWater(Socket socket) => (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater)!;
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {

@@ -62,6 +62,43 @@ public sealed class ProviderFramingTests
         Assert.Equal(reusable, kept is not null);
     }
 
+    // The event stream's own forms: a comment, CRLF line ends, one event's JSON over two data lines, an event name
+    // and no space after the colon, an empty data line. Whole in one read, cut into chunks inside lines, sent byte by
+    // byte, or one chunk per line (an event's data line and its end in different chunks): the text is the same.
+    private const string FieldForms =
+        ": keep-alive\r\n\r\n"
+        + "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\r\n\r\n"
+        + "data: {\"choices\":[{\"delta\":\r\ndata: {\"content\":\"lo, \"}}]}\r\n\r\n"
+        + "event: message\ndata:{\"choices\":[{\"delta\":{\"content\":\"wor\"}}]}\n\n"
+        + "data:\ndata: {\"choices\":[{\"delta\":{\"content\":\"ld\"}}]}\n\n"
+        + "data: [DONE]\n\n";
+
+    public static TheoryData<string, bool> FieldFormFramings() => new()
+    {
+        { Head + $"Content-Length: {Encoding.UTF8.GetByteCount(FieldForms)}\r\n\r\n" + FieldForms, false },
+        { Head + "Transfer-Encoding: chunked\r\n\r\n" + Chunked(FieldForms), false },
+        { Head + "Transfer-Encoding: chunked\r\n\r\n" + Chunked(FieldForms), true },
+        { Head + "Transfer-Encoding: chunked\r\n\r\n" + ChunkedByLine(FieldForms), false },
+    };
+
+    // One chunk per line: a data line is whole in its chunk and its event's end comes in the next one.
+    private static string ChunkedByLine(string body)
+    {
+        var sb = new StringBuilder();
+        foreach (var l in body.Split('\n')[..^1]) sb.Append((Encoding.UTF8.GetByteCount(l) + 1).ToString("x")).Append("\r\n").Append(l).Append("\n\r\n");
+        return sb.Append("0\r\n\r\n").ToString();
+    }
+
+    [Theory]
+    [MemberData(nameof(FieldFormFramings))]
+    public async Task Every_form_of_event_gives_the_same_text_whole_or_cut(string response, bool byteByByte)
+    {
+        await using var server = await RawServer.StartAsync(response, byteByByte, close: false);
+        var (text, pool, _) = await RunAsync(server.Port);
+        pool.Dispose();
+        Assert.Equal(string.Concat(Parts), text);
+    }
+
     [Theory]
     [InlineData("Transfer-Encoding: chunked\r\n\r\n" + "20\r\ndata: {\"choices\":[{\"delta\"", "dropped mid-stream")]
     [InlineData("Transfer-Encoding: chunked\r\n\r\n" + "zz\r\n", "malformed chunk")]

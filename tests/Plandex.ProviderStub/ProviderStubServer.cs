@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -56,10 +57,12 @@ public sealed partial class ProviderStubServer : IAsyncDisposable
     /// <summary>Snapshot of recorded requests, oldest first.</summary>
     public IReadOnlyList<RecordedRequest> Requests => _requests.ToArray();
 
-    public static Task<ProviderStubServer> StartAsync(StubOptions? options = null, int port = 0)
-        => StartCoreAsync(options ?? new StubOptions(), port);
+    /// <param name="tls">When given, the stub serves HTTPS with this certificate (it must hold its private key, and
+    /// the client must trust it) instead of plain HTTP.</param>
+    public static Task<ProviderStubServer> StartAsync(StubOptions? options = null, int port = 0, X509Certificate2? tls = null)
+        => StartCoreAsync(options ?? new StubOptions(), port, tls);
 
-    private static async Task<ProviderStubServer> StartCoreAsync(StubOptions options, int port)
+    private static async Task<ProviderStubServer> StartCoreAsync(StubOptions options, int port, X509Certificate2? tls)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -76,7 +79,7 @@ public sealed partial class ProviderStubServer : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Loopback, port);
+            k.Listen(IPAddress.Loopback, port, listen => { if (tls is not null) listen.UseHttps(tls); });
             k.AddServerHeader = false;
             // Thousands of long, slowly-read streams are the point: no connection caps or data-rate kills.
             k.Limits.MaxConcurrentConnections = null;
@@ -93,7 +96,7 @@ public sealed partial class ProviderStubServer : IAsyncDisposable
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var actualPort = new Uri(address).Port; // Kestrel reports the real port when 0 was asked for
-        server.BaseUrl = new Uri($"http://127.0.0.1:{actualPort}/");
+        server.BaseUrl = new Uri($"{(tls is null ? "http" : "https")}://127.0.0.1:{actualPort}/");
         return server;
     }
 

@@ -70,7 +70,10 @@ public sealed class SiloProcess : IAsyncDisposable
             ["PLANDEX_Accounts__OpenSignUp"] = "true",
             ["TMPDIR"] = tmp,
         };
-        if (settings is not null) foreach (var (k, v) in settings) env[k.StartsWith("PLANDEX_") ? k : "PLANDEX_" + k.Replace(":", "__")] = v;
+        // "env:NAME" sets the environment variable NAME itself (not a Plandex setting).
+        if (settings is not null)
+            foreach (var (k, v) in settings)
+                env[k.StartsWith("env:", StringComparison.Ordinal) ? k[4..] : k.StartsWith("PLANDEX_") ? k : "PLANDEX_" + k.Replace(":", "__")] = v;
         foreach (var (k, v) in env) psi.Environment[k] = v;
 
         var process = Process.Start(psi)!;

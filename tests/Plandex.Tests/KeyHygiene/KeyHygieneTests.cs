@@ -23,6 +23,14 @@ namespace Plandex.Tests.KeyHygiene;
 [Collection(ExclusiveCollection.Name)]
 public sealed class KeyHygieneTests(ITestOutputHelper output)
 {
+    private static Dictionary<string, string> TraceSettings(string otlpEndpoint, string? trustedCertificates = null)
+    {
+        var settings = TraceSettings(otlpEndpoint);
+        // The TLS stub's certificate is then the silo's only trusted root.
+        if (trustedCertificates is not null) settings["env:SSL_CERT_FILE"] = trustedCertificates;
+        return settings;
+    }
+
     private static Dictionary<string, string> TraceSettings(string otlpEndpoint) => new()
     {
         ["Logging:LogLevel:Default"] = "Trace",
@@ -54,10 +62,15 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
 
         await using var stub = await ProviderStubServer.StartAsync();
         var endpoint = stub.BaseUrl + "v1";
+        // Every real provider is reached over TLS, and a provider connection is kept (with its TLS state) for the
+        // next stream: some streams go to a TLS stub, and their connections are still pooled when memory is dumped.
+        using var certificate = new LoopbackCertificate(TestEnv.NewWorkDir("kh-tls"));
+        await using var tlsStub = await ProviderStubServer.StartAsync(tls: certificate.Certificate);
+        var tlsEndpoint = tlsStub.BaseUrl + "v1";
         await using var collector = OtlpCollector.Start();
         await using var db = await TestDatabase.CreateAsync();
-        var starting = new[] { SiloProcess.StartAsync(db, "kh-a", TraceSettings(collector.Endpoint)),
-                               SiloProcess.StartAsync(db, "kh-b", TraceSettings(collector.Endpoint)) };
+        var starting = new[] { SiloProcess.StartAsync(db, "kh-a", TraceSettings(collector.Endpoint, certificate.PemPath)),
+                               SiloProcess.StartAsync(db, "kh-b", TraceSettings(collector.Endpoint, certificate.PemPath)) };
         SiloProcess[] ready;
         try { ready = await Task.WhenAll(starting); }
         catch
@@ -99,7 +112,7 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
                 Assert.NotNull(victim);
                 victim!.Kill();
                 killedAt.Restart();
-                startingC = SiloProcess.StartAsync(db, "kh-c", TraceSettings(collector.Endpoint));
+                startingC = SiloProcess.StartAsync(db, "kh-c", TraceSettings(collector.Endpoint, certificate.PemPath));
             }, TimeSpan.FromSeconds(90));
         }
         Assert.NotNull(victim);
@@ -131,10 +144,20 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
             S("drop", "openai", "fault=drop-after=5", StreamEventKind.Error),
             S("stall", "openai", "fault=stall-after=3", StreamEventKind.Error),
         };
+        var tlsScenarios = new[]
+        {
+            S("finished-tls", "openai", "tokens=50", StreamEventKind.Finished),
+            S("finished-tls-anthropic", "anthropic", "tokens=30", StreamEventKind.Finished),
+            S("stopped-tls", "openai", "tokens=2000-interval=10ms", StreamEventKind.Stopped, stop: true),
+            S("error-401-tls", "openai", "fault=401", StreamEventKind.Error),
+            // Not "echo-key" over TLS: a provider that echoes the whole key in its error body leaves it in memory
+            // (see A_key_echoed_back_over_TLS_is_nowhere_after_the_stream below, skipped for that reason).
+        };
         var startedBefore = 0.0;
         foreach (var s in live) startedBefore += await s.MetricAsync("plandex_streams_started");
-        var phase2 = await Task.WhenAll(scenarios.Select(s =>
-            RunAsync(client, user.OrgId, s, endpoint, canary, $"{promptMarker} {s.Name}")));
+        var phase2 = await Task.WhenAll(
+            scenarios.Select(s => RunAsync(client, user.OrgId, s, endpoint, canary, $"{promptMarker} {s.Name}"))
+                .Concat(tlsScenarios.Select(s => RunAsync(client, user.OrgId, s, tlsEndpoint, canary, $"{promptMarker} {s.Name}"))));
         foreach (var r in phase2)
         {
             output.WriteLine($"{r.Scenario.Name}: {r.Last.Kind} after {r.Took.TotalMilliseconds:0} ms, {r.Events.Count} events; {r.Last.Text}");
@@ -144,10 +167,13 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
         Assert.Equal(ProviderStubServer.ExpectedText(50), string.Concat(phase2[0].Events.Where(e => e.Kind == StreamEventKind.Chunk).Select(e => e.Text)));
         Assert.Contains("stalled", phase2.Single(r => r.Scenario.Name == "stall").Last.Text);
         AssertStubGotTheCanary(stub, scenarios, keyHash);
+        AssertStubGotTheCanary(tlsStub, tlsScenarios, keyHash);
+        Assert.Equal(ProviderStubServer.ExpectedText(50),
+            string.Concat(phase2.Single(r => r.Scenario.Name == "finished-tls").Events.Where(e => e.Kind == StreamEventKind.Chunk).Select(e => e.Text)));
         var perSilo = new List<double>();
         foreach (var s in live) perSilo.Add(await s.MetricAsync("plandex_streams_started"));
         output.WriteLine($"streams started per live silo ({string.Join(", ", live.Select(s => s.Name))}): {string.Join(", ", perSilo)}");
-        Assert.Equal(scenarios.Length, (int)(perSilo.Sum() - startedBefore));
+        Assert.Equal(scenarios.Length + tlsScenarios.Length, (int)(perSilo.Sum() - startedBefore));
 
         var (gone, goneAfter) = await WaitSessionsGoneAsync(live, TimeSpan.FromSeconds(10));
         Console.WriteLine($"[measure] key hygiene: stream sessions gone from the live silos {goneAfter.TotalMilliseconds:0} ms after the last stream ended ({(gone ? "all gone" : "some still active")})");
@@ -249,6 +275,44 @@ public sealed class KeyHygieneTests(ITestOutputHelper output)
         Console.WriteLine($"[measure] key hygiene control (key deliberately kept as a string): canary occurrences in memory of {silo.Name}: {mem} (full dump of {bytes / (1024 * 1024)} MB, dump+scan {took.TotalSeconds:0.0} s)");
         Assert.True(mem.Total > 0, "the memory scan did not find a key the silo deliberately kept: it cannot prove the key's absence");
         Assert.True(mem.ByForm.GetValueOrDefault("utf16le") > 0, $"the kept string copy (UTF-16) was not found: {mem}");
+    }
+
+    /// <summary>
+    /// A provider that echoes the whole key in its error body, over TLS. Known to fail, so skipped: the decrypted
+    /// record passes through buffers the silo does not own. SslStream decrypts into an array from
+    /// ArrayPool&lt;byte&gt;.Shared and returns it to the pool without clearing it, and OpenSSL keeps the record's
+    /// plaintext in its read buffer (it cleanses it only with SSL_OP_CLEANSE_PLAINTEXT, which .NET does not set and
+    /// offers no way to set). Probed (2026-12-06): 8 such streams left 8 copies; with that option forced on through
+    /// reflection, 6. Plain HTTP is read straight into the silo's pinned buffer, which is wiped: no copy (the
+    /// "echo-key" scenarios above). Un-skip to reproduce; README, "Not done".
+    /// </summary>
+    [Fact(Skip = "known gap: a key echoed back over TLS stays in SslStream's pooled buffer and OpenSSL's read buffer (README, Not done)")]
+    public async Task A_key_echoed_back_over_TLS_is_nowhere_after_the_stream()
+    {
+        var canary = CanaryScanner.NewCanary();
+        var scanner = new CanaryScanner(canary);
+        using var certificate = new LoopbackCertificate(TestEnv.NewWorkDir("kh-echo-tls"));
+        await using var stub = await ProviderStubServer.StartAsync(tls: certificate.Certificate);
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await SiloProcess.StartAsync(db, "kh-echo-tls", new Dictionary<string, string>
+        {
+            ["Providers:AllowLoopback"] = "true",
+            ["env:SSL_CERT_FILE"] = certificate.PemPath,
+        });
+        SignInResult user;
+        await using (var anon = await silo.ConnectAsync())
+            user = await anon.SignUpAsync(new SignUpRequest("echo-tls@example.com", "Echo TLS"));
+        await using var client = await silo.ConnectAsync(user.Token);
+        for (var i = 0; i < 4; i++)
+        {
+            var run = await RunAsync(client, user.OrgId, new Scenario($"echo-tls-{i}", "openai", StubModel($"echotls{i}", "fault=echo-key"),
+                StreamEventKind.Error), stub.BaseUrl + "v1", canary, "echo over TLS");
+            Assert.Equal(StreamEventKind.Error, run.Last.Kind);
+        }
+        await WaitSessionsGoneAsync([silo], TimeSpan.FromSeconds(10));
+        await Task.Delay(2000);
+        var (mem, _, _) = await Evidence.ScanProcessMemoryAsync(silo.Pid, scanner);
+        Assert.True(mem.Total == 0, $"the echoed key is still in the silo's memory: {mem}");
     }
 
     private static void AssertStubGotTheCanary(ProviderStubServer stub, IEnumerable<Scenario> scenarios, string keyHash)

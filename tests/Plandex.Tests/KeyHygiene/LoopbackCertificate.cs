@@ -1,0 +1,36 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Plandex.Tests.KeyHygiene;
+
+/// <summary>
+/// A self-signed certificate for https://127.0.0.1, for a TLS provider stub. A silo trusts it when started with
+/// <c>SSL_CERT_FILE</c> naming <see cref="PemPath"/> (.NET on Linux reads its roots from there; the file then is the
+/// silo's whole trust store, which is right for a test that reaches no real provider).
+/// </summary>
+internal sealed class LoopbackCertificate : IDisposable
+{
+    public X509Certificate2 Certificate { get; }
+    public string PemPath { get; }
+
+    public LoopbackCertificate(string directory)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=plandex-test-provider", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddDnsName("localhost");
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false)); // server auth
+        using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        // Through PKCS#12 so Kestrel gets a certificate whose private key it can use on any platform.
+        Certificate = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
+        PemPath = Path.Combine(directory, "test-provider-ca.pem");
+        File.WriteAllText(PemPath, created.ExportCertificatePem() + "\n");
+    }
+
+    public void Dispose() => Certificate.Dispose();
+}

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -82,13 +81,8 @@ public static class ProviderCall
             }
             var transport = new ProviderSocketStream(socket);
             Stream stream = transport;
-            if (uri.Scheme == "https")
-            {
-                var tls = new SslStream(transport, leaveInnerStreamOpen: false);
-                try { await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = uri.IdnHost }, ct); }
-                catch { await tls.DisposeAsync(); throw; }
-                stream = tls;
-            }
+            // TLS through our own OpenSSL binding, not SslStream: see ProviderTlsStream (a key echoed in an error body).
+            if (uri.Scheme == "https") stream = await ProviderTlsStream.ConnectAsync(transport, uri.IdnHost, ct);
             return new ProviderConnection(socket, transport, stream);
         }
         catch

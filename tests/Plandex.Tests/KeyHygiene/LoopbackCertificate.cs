@@ -14,13 +14,19 @@ internal sealed class LoopbackCertificate : IDisposable
     public X509Certificate2 Certificate { get; }
     public string PemPath { get; }
 
-    public LoopbackCertificate(string directory)
+    /// <param name="loopbackNames">False: the certificate names only "other.example", so it fails a check of the
+    /// loopback address or "localhost".</param>
+    public LoopbackCertificate(string directory, bool loopbackNames = true)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=plandex-test-provider", key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(IPAddress.Loopback);
-        names.AddDnsName("localhost");
+        if (loopbackNames)
+        {
+            names.AddIpAddress(IPAddress.Loopback);
+            names.AddDnsName("localhost");
+        }
+        else names.AddDnsName("other.example");
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, true));
@@ -28,7 +34,7 @@ internal sealed class LoopbackCertificate : IDisposable
         using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
         // Through PKCS#12 so Kestrel gets a certificate whose private key it can use on any platform.
         Certificate = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
-        PemPath = Path.Combine(directory, "test-provider-ca.pem");
+        PemPath = Path.Combine(directory, $"test-provider-{Guid.NewGuid():N}.pem");
         File.WriteAllText(PemPath, created.ExportCertificatePem() + "\n");
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Runtime.InteropServices;
 
@@ -17,14 +18,16 @@ namespace Plandex.Grains.Providers;
 /// </summary>
 internal sealed class ProviderTlsStream : Stream
 {
-    private const int CipherBufferSize = 17 * 1024; // one TLS record and its overhead
+    // Ciphertext in: small for a paced stream (a window's few records), one whole record and its overhead once a
+    // read fills it (a fast provider). Ciphertext out (the request, handshake messages) is rented per flush.
+    private const int InitialInSize = 2 * 1024;
+    private const int CipherBufferSize = 17 * 1024;
 
     private readonly Stream _inner;
     private readonly LibSsl.SafeSslHandle _ssl;
     private readonly IntPtr _rbio; // ciphertext in; owned by _ssl
     private readonly IntPtr _wbio; // ciphertext out; owned by _ssl
-    private readonly byte[] _in = new byte[CipherBufferSize];
-    private readonly byte[] _out = new byte[CipherBufferSize];
+    private byte[] _in = new byte[InitialInSize];
 
     private ProviderTlsStream(Stream inner, LibSsl.SafeSslHandle ssl, IntPtr rbio, IntPtr wbio)
     {
@@ -66,22 +69,28 @@ internal sealed class ProviderTlsStream : Stream
     {
         var ssl = LibSsl.SSL_new(trustedRoots is null ? LibSsl.DefaultContext.Value : LibSsl.NewContext(trustedRoots));
         if (ssl.IsInvalid) throw new ProviderException("TLS is not available on this server (OpenSSL 3 could not start a connection)");
-        var rbio = LibSsl.BIO_new(LibSsl.BIO_s_mem());
-        var wbio = LibSsl.BIO_new(LibSsl.BIO_s_mem());
-        LibSsl.SSL_set_bio(ssl, rbio, wbio);
-        host = host.Trim('[', ']');
-        if (IPAddress.TryParse(host, out _))
+        try
         {
-            if (LibSsl.X509_VERIFY_PARAM_set1_ip_asc(LibSsl.SSL_get0_param(ssl), host) != 1) throw new ProviderException("cannot verify TLS for this address");
-        }
-        else
-        {
+            var rbio = LibSsl.BIO_new(LibSsl.BIO_s_mem());
+            var wbio = LibSsl.BIO_new(LibSsl.BIO_s_mem());
+            if (rbio == IntPtr.Zero || wbio == IntPtr.Zero) throw new ProviderException("TLS is not available on this server (out of memory)");
+            LibSsl.SSL_set_bio(ssl, rbio, wbio); // ssl owns both from here
+            host = host.Trim('[', ']');
+            if (IPAddress.TryParse(host, out _))
+            {
+                if (LibSsl.X509_VERIFY_PARAM_set1_ip_asc(LibSsl.SSL_get0_param(ssl), host) != 1) throw new ProviderException("cannot verify TLS for this address");
+            }
             // The name the certificate must carry, and SNI (IP literals are never sent as SNI).
-            if (LibSsl.SSL_set1_host(ssl, host) != 1 || LibSsl.SSL_ctrl(ssl, LibSsl.CtrlSetTlsextHostname, 0, host) != 1)
+            else if (LibSsl.SSL_set1_host(ssl, host) != 1 || LibSsl.SSL_ctrl(ssl, LibSsl.CtrlSetTlsextHostname, 0, host) != 1)
                 throw new ProviderException("cannot verify TLS for this host name");
+            LibSsl.SSL_set_connect_state(ssl);
+            return new ProviderTlsStream(inner, ssl, rbio, wbio);
         }
-        LibSsl.SSL_set_connect_state(ssl);
-        return new ProviderTlsStream(inner, ssl, rbio, wbio);
+        catch
+        {
+            ssl.Dispose();
+            throw;
+        }
     }
 
     private ProviderException HandshakeFailure()
@@ -142,22 +151,37 @@ internal sealed class ProviderTlsStream : Stream
         _ssl.DangerousAddRef(ref added);
         try { if (LibSsl.BIO_write(_rbio, ref _in[0], n) != n) throw new IOException("TLS input was not taken"); }
         finally { if (added) _ssl.DangerousRelease(); }
+        if (n == _in.Length && _in.Length < CipherBufferSize) _in = new byte[CipherBufferSize]; // a fast provider
         return true;
     }
 
     /// <summary>Sends whatever records OpenSSL has made (handshake messages, encrypted data).</summary>
     private async ValueTask FlushOutAsync(CancellationToken ct)
     {
-        while (true)
+        if (Pending() == 0) return;
+        var buffer = ArrayPool<byte>.Shared.Rent(CipherBufferSize); // ciphertext only: nothing to wipe
+        try
         {
-            int n;
-            var added = false;
-            _ssl.DangerousAddRef(ref added);
-            try { n = LibSsl.BIO_ctrl_pending(_wbio) == 0 ? 0 : LibSsl.BIO_read(_wbio, ref _out[0], _out.Length); }
-            finally { if (added) _ssl.DangerousRelease(); }
-            if (n <= 0) return;
-            await _inner.WriteAsync(_out.AsMemory(0, n), ct);
+            while (true)
+            {
+                int n;
+                var added = false;
+                _ssl.DangerousAddRef(ref added);
+                try { n = LibSsl.BIO_ctrl_pending(_wbio) == 0 ? 0 : LibSsl.BIO_read(_wbio, ref buffer[0], buffer.Length); }
+                finally { if (added) _ssl.DangerousRelease(); }
+                if (n <= 0) return;
+                await _inner.WriteAsync(buffer.AsMemory(0, n), ct);
+            }
         }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    private nuint Pending()
+    {
+        var added = false;
+        _ssl.DangerousAddRef(ref added);
+        try { return LibSsl.BIO_ctrl_pending(_wbio); }
+        finally { if (added) _ssl.DangerousRelease(); }
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)

@@ -130,6 +130,21 @@ internal sealed class ProviderTlsStream : Stream
         finally { if (added) _ssl.DangerousRelease(); }
     }
 
+    // Every whole record OpenSSL holds, as far as the buffer goes: like a plain socket read, one read takes all that
+    // has come (a paced stream's window of tokens arrives as one record per token; one record per read fell behind
+    // a model's pace).
+    private (int Read, int Error) DecryptAvailable(Span<byte> into)
+    {
+        var total = 0;
+        while (total < into.Length)
+        {
+            var (r, error) = Decrypt(into[total..]);
+            if (r <= 0) return total > 0 ? (total, 0) : (0, error);
+            total += r;
+        }
+        return (total, 0);
+    }
+
     private bool Encrypt(ReadOnlySpan<byte> plaintext)
     {
         var added = false;
@@ -189,7 +204,7 @@ internal sealed class ProviderTlsStream : Stream
         if (buffer.IsEmpty) return 0;
         while (true)
         {
-            var (n, error) = Decrypt(buffer.Span); // plaintext goes from OpenSSL straight into the caller's buffer
+            var (n, error) = DecryptAvailable(buffer.Span); // plaintext goes from OpenSSL straight into the caller's buffer
             await FlushOutAsync(cancellationToken); // a key update may want an answer
             if (n > 0) return n;
             switch (error)

@@ -11,7 +11,7 @@ namespace Plandex.Benchmarks;
 /// show the reply (until 2026-11-27 it only searched for the content key; see PERF-NOTES, fifth session).
 /// A "chunk" here is one socket read that delivered at least one token, the closest analogue of a StreamEvent.
 /// </summary>
-internal sealed class DirectStubReader(Uri stubBase, byte[] key)
+internal sealed class DirectStubReader(Uri stubBase, byte[] key, System.Security.Cryptography.X509Certificates.X509Certificate2? stubCertificate = null)
 {
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] ContentKey = "content"u8.ToArray();
@@ -22,6 +22,11 @@ internal sealed class DirectStubReader(Uri stubBase, byte[] key)
         MaxConnectionsPerServer = int.MaxValue,
         PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
         UseProxy = false,
+        // Over TLS the stub's own certificate is the only one accepted (the silo trusts it as its only root).
+        SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = stubCertificate is null ? null : (_, cert, _, _) => cert is not null && cert.GetCertHash().AsSpan().SequenceEqual(stubCertificate.GetCertHash()),
+        },
     }) { Timeout = Timeout.InfiniteTimeSpan };
 
     private readonly string _auth = "Bearer " + Encoding.UTF8.GetString(key);

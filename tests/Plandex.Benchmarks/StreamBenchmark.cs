@@ -16,11 +16,11 @@ namespace Plandex.Benchmarks;
 /// </summary>
 internal static class StreamBenchmark
 {
-    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--tokens N] [--only start,throughput,ttft,concurrency] [--user-per-stream]";
+    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--tokens N] [--only start,throughput,ttft,concurrency] [--user-per-stream] [--tls]";
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null, int? Reps = null, int? Tokens = null,
-        bool UserPerStream = false)
+        bool UserPerStream = false, bool Tls = false)
     {
         public bool Runs(string part) => Only is null || Only.Contains(part);
         public int ThroughputTokens => Tokens ?? (Quick ? 5_000 : 20_000);
@@ -68,7 +68,7 @@ internal static class StreamBenchmark
     private static Options Parse(string[] args)
     {
         int streams = 1000, max = 3000, step = 500;
-        bool quick = false, build = true, streamsSet = false, maxSet = false, userPerStream = false;
+        bool quick = false, build = true, streamsSet = false, maxSet = false, userPerStream = false, tls = false;
         int? reps = null, tokens = null;
         string[]? only = null;
         for (var i = 0; i < args.Length; i++)
@@ -85,6 +85,7 @@ internal static class StreamBenchmark
                 case "--quick": quick = true; break;
                 case "--no-build": build = false; break;
                 case "--user-per-stream": userPerStream = true; break;
+                case "--tls": tls = true; break;
                 case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 default: throw new FormatException($"unknown option {args[i]}");
             }
@@ -93,7 +94,7 @@ internal static class StreamBenchmark
         if (quick && !maxSet) max = 400;
         if (quick && step == 500) step = 200;
         if (only?.FirstOrDefault(p => p is not ("start" or "throughput" or "ttft" or "concurrency")) is { } bad) throw new FormatException($"--only: unknown part '{bad}'");
-        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps, tokens, userPerStream);
+        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps, tokens, userPerStream, tls);
     }
 
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
@@ -103,7 +104,7 @@ internal static class StreamBenchmark
         {
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Plandex"] = "Warning",
-        });
+        }, o.Tls);
         ct.ThrowIfCancellationRequested();
         var key = Encoding.UTF8.GetBytes("sk-bench-" + Guid.NewGuid().ToString("N"));
         var endpoint = h.StubBase.ToString().TrimEnd('/') + "/v1";
@@ -115,7 +116,7 @@ internal static class StreamBenchmark
         {
             Server = gateway, ClusterId = h.ClusterId, SessionToken = account.Token, ResponseTimeout = TimeSpan.FromSeconds(30),
         }, ct);
-        var direct = new DirectStubReader(h.StubBase, key);
+        var direct = new DirectStubReader(h.StubBase, key, h.StubCertificate);
         var full = new FullPath(client, endpoint, key);
         var report = new Report(o, command);
 
@@ -592,6 +593,7 @@ internal static class StreamBenchmark
             sb.AppendLine();
             sb.AppendLine($"Machine: {Environment.ProcessorCount} cores ({cpu}), {memKb / 1048576.0:N1} GiB RAM, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; "
                 + "one silo (Release, workstation GC), provider stub (own process), PostgreSQL and the load driver all on this machine. "
+                + (o.Tls ? "The stub serves HTTPS (`--tls`: a self-signed certificate; the silo trusts it through its own OpenSSL binding, the direct reader through SslStream). " : "")
                 + $"Load average (1/5/15 min) is given before → after each measurement; final: {StreamHarness.LoadAverage()}.");
             sb.AppendLine();
             sb.AppendLine($"Command: `{command}`");

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 
 namespace Plandex.Benchmarks;
@@ -42,7 +43,10 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         throw new InvalidOperationException("run from inside the repository (Plandex.Actors.sln not found)");
     }
 
-    public async Task StartAsync(bool build, int? maxPoolSize, IReadOnlyDictionary<string, string> siloSettings)
+    /// <summary>With <c>tls</c>: the certificate the stub serves (the silo trusts it through SSL_CERT_FILE).</summary>
+    public X509Certificate2? StubCertificate { get; private set; }
+
+    public async Task StartAsync(bool build, int? maxPoolSize, IReadOnlyDictionary<string, string> siloSettings, bool tls = false)
     {
         Work = Directory.CreateTempSubdirectory("plandex-bench.").FullName;
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the stream benchmark runs on Linux (/proc, PostgreSQL helpers)");
@@ -90,6 +94,25 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         // Experiments with the silo's runtime alone (GC knobs and the like): BENCH_SILO_DOTNET_GCgen0size=... reaches
         // only the silo as DOTNET_GCgen0size, not the stub or this driver.
         foreach (var (k, v) in Prefixed("BENCH_SILO_")) env[k] = v;
+        string[] stubTls = [];
+        if (tls)
+        {
+            // A self-signed certificate for 127.0.0.1: the stub serves it, the silo trusts it alone.
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=plandex-bench-provider", key, HashAlgorithmName.SHA256);
+            var names = new SubjectAlternativeNameBuilder();
+            names.AddIpAddress(IPAddress.Loopback);
+            request.CertificateExtensions.Add(names.Build());
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+            using var made = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+            var pfxPath = Path.Combine(Work, "stub.pfx");
+            await File.WriteAllBytesAsync(pfxPath, made.Export(X509ContentType.Pkcs12));
+            var pemPath = Path.Combine(Work, "stub-root.pem");
+            await File.WriteAllTextAsync(pemPath, made.ExportCertificatePem() + "\n");
+            StubCertificate = X509CertificateLoader.LoadCertificate(made.RawData);
+            env["SSL_CERT_FILE"] = pemPath;
+            stubTls = ["--tls-pfx", pfxPath];
+        }
         Log("migrate");
         await RunAsync("dotnet", [siloDll, "migrate"], env);
 
@@ -101,7 +124,7 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         var stubDll = Path.Combine(Root, "tests/Plandex.ProviderStub/bin/Release/net10.0/Plandex.ProviderStub.dll");
         var stubLog = Path.Combine(Work, "stub.log");
         // The same for the stub's runtime alone (BENCH_STUB_DOTNET_...).
-        Stub = StartLogged("dotnet", [stubDll, "--port", "0"], Prefixed("BENCH_STUB_"), stubLog);
+        Stub = StartLogged("dotnet", [stubDll, "--port", "0", .. stubTls], Prefixed("BENCH_STUB_"), stubLog);
         var sw = Stopwatch.StartNew();
         while (true)
         {
@@ -124,7 +147,7 @@ internal sealed partial class StreamHarness : IAsyncDisposable
         return found;
     }
 
-    [GeneratedRegex(@"listening on (http://[0-9.:]+)")]
+    [GeneratedRegex(@"listening on (https?://[0-9.:]+)")]
     private static partial Regex ListeningRegex();
 
     private Process StartLogged(string file, string[] args, IReadOnlyDictionary<string, string> env, string logPath)

@@ -41,6 +41,29 @@ public sealed class ProviderTlsTests
     }
 
     [Fact]
+    public async Task One_read_takes_every_record_that_has_come()
+    {
+        // A model's stream is one record per token: a paced reader that got one record per read fell behind the pace.
+        using var cert = new LoopbackCertificate(TestEnv.NewWorkDir("tls"));
+        var sent = new TaskCompletionSource();
+        var done = new TaskCompletionSource();
+        await using var server = await TlsServer.StartAsync(cert, async tls =>
+        {
+            for (var i = 0; i < 5; i++) await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"token{i} ")); // a record each
+            sent.SetResult();
+            await done.Task;
+        });
+        await using var tcp = await server.ConnectAsync();
+        await using var client = await ProviderTlsStream.ConnectAsync(tcp, "127.0.0.1", CancellationToken.None, cert.PemPath);
+        await sent.Task;
+        await Task.Delay(200); // all five records are in the socket
+        var buffer = new byte[1024];
+        var n = await client.ReadAsync(buffer);
+        done.SetResult();
+        Assert.Equal("token0 token1 token2 token3 token4 ", System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+    }
+
+    [Fact]
     public async Task A_certificate_the_client_does_not_trust_is_refused()
     {
         using var cert = new LoopbackCertificate(TestEnv.NewWorkDir("tls"));

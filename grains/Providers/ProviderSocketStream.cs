@@ -47,7 +47,8 @@ internal sealed class ProviderSocketStream(Socket socket) : NetworkStream(socket
     // the mark, so a paced window's tokens cost one system call. Only an empty socket is released, so the read that
     // then waits ends with the next byte, not the mark. (Asking the kernel first how much it holds, FIONREAD, was an
     // extra system call per batch: ~4 % of the silo at 1,500 paced streams.) A zero-byte read (SslStream waits for
-    // a record this way) peeks at one byte instead: it completes at once when something is there, as it would.
+    // a record this way; ProviderTlsStream reads with a buffer) peeks at one byte instead: it completes at once when
+    // something is there, as a stream's zero-byte read must.
     private bool TryReadHeld(Span<byte> buffer, out int read)
     {
         read = 0;

@@ -42,32 +42,7 @@ public sealed class DirectoryEpochKeyStore : IEpochKeyStore
         catch (FileNotFoundException) { return null; }
     }
 
-    public void EnsureCreated(long epoch)
-    {
-        var path = PathOf(epoch);
-        if (File.Exists(path)) return;
-        var key = GC.AllocateArray<byte>(32, pinned: true);
-        var temp = Path.Combine(_dir, $".{Guid.NewGuid():N}.tmp");
-        try
-        {
-            RandomNumberGenerator.Fill(key);
-            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            using (var f = new FileStream(temp, create))
-            {
-                f.Write(key);
-                f.Flush(flushToDisk: true);
-            }
-            // Publish atomically; if another silo published first, keep theirs (all silos must share one key).
-            try { File.Move(temp, path, overwrite: false); }
-            catch (IOException) when (File.Exists(path)) { }
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(key);
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
+    public void EnsureCreated(long epoch) => KeyFile.CreateOnce(PathOf(epoch));
 
     public void Destroy(long epoch)
     {

@@ -6,7 +6,7 @@ namespace Plandex.Grains.Security;
 
 /// <summary>
 /// Keyed hash (HMAC-SHA256) of a normalised email, used for lookups so the database never needs the plaintext.
-/// The key is a file in the key directory, created on first use.
+/// The key is a file in the key directory, created on first use (<see cref="Encryption.KeyFile"/>).
 /// </summary>
 public sealed class EmailHasher
 {
@@ -17,21 +17,7 @@ public sealed class EmailHasher
         var dir = options.Value.KeyDirectory;
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, "email-lookup.key");
-        if (!File.Exists(path))
-        {
-            var fresh = RandomNumberGenerator.GetBytes(32);
-            try
-            {
-                var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-                if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-                using var f = new FileStream(path, create);
-                f.Write(fresh);
-            }
-            catch (IOException) when (File.Exists(path))
-            {
-                // Another silo sharing the directory created it first: use theirs.
-            }
-        }
+        Encryption.KeyFile.CreateOnce(path); // whole or absent, even with other silos starting beside this one
         _key = File.ReadAllBytes(path);
         if (_key.Length != 32) throw new InvalidOperationException($"Security:KeyDirectory: {path} is not a 32-byte key");
     }

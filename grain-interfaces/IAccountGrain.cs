@@ -16,8 +16,8 @@ public interface IAccountGrain : IGrainWithGuidKey
     [ClientCallable] Task<IReadOnlyList<DeletionReceipt>> DeleteAccount();
 
     // Internal (called by other grains only).
-    Task Create(string email, string name, OrgMembership firstOrg);
-    Task AddMembership(OrgMembership membership);
+    Task Create(string email, string name, Guid orgId, OrgRole role);
+    Task AddMembership(Guid orgId, OrgRole role);
     Task RemoveMembership(Guid orgId);
     Task<AccountInfo?> Describe();
 }

@@ -37,8 +37,8 @@ internal sealed partial class AccessGrain(
                 throw new InvalidRequestException("an account with this email already exists: sign in instead");
             try
             {
-                var orgName = await JoinOrgAsync(orgId, newOrg, new OrgMember(accountId, email, name, role));
-                await GrainFactory.GetGrain<IAccountGrain>(accountId).Create(email, name, new OrgMembership(orgId, orgName, role));
+                await JoinOrgAsync(orgId, newOrg, new OrgMember(accountId, email, name, role));
+                await GrainFactory.GetGrain<IAccountGrain>(accountId).Create(email, name, orgId, role);
             }
             catch
             {
@@ -99,17 +99,11 @@ internal sealed partial class AccessGrain(
         throw new AccessDeniedException("sign-up needs an invite code from an org owner or admin");
     }
 
-    private async Task<string> JoinOrgAsync(Guid orgId, bool newOrg, OrgMember member)
+    private async Task JoinOrgAsync(Guid orgId, bool newOrg, OrgMember member)
     {
         var org = GrainFactory.GetGrain<IOrgGrain>(orgId);
-        if (newOrg)
-        {
-            var name = $"{member.Name}'s org";
-            await org.Create(name, member);
-            return name;
-        }
-        await org.AddMember(member);
-        return await org.Name();
+        if (newOrg) await org.Create($"{member.Name}'s org", member);
+        else await org.AddMember(member);
     }
 
     private async Task<SignInResult> NewSessionAsync(Guid accountId, Guid orgId, string email)

@@ -15,10 +15,21 @@ internal sealed class AccountGrain(
 {
     private Guid Id => this.GetPrimaryKey();
 
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // State written before memberships lost their copy of the org's name: drop the copy (see AccountState).
+        if (state.RecordExists && state.State.LegacyOrgs.Count > 0)
+        {
+            state.State.Orgs.AddRange(state.State.LegacyOrgs.Select(o => new AccountMembership(o.OrgId, o.Role)));
+            state.State.LegacyOrgs.Clear();
+            await state.WriteStateAsync(cancellationToken);
+        }
+    }
+
     public Task<AccountInfo> WhoAmI()
     {
         RequireSelf();
-        return Task.FromResult(Info());
+        return InfoAsync();
     }
 
     public async Task<SignInCode> CreateSignInCode()
@@ -60,17 +71,17 @@ internal sealed class AccountGrain(
         return receipts;
     }
 
-    public async Task Create(string email, string name, OrgMembership firstOrg)
+    public async Task Create(string email, string name, Guid orgId, OrgRole role)
     {
         if (state.RecordExists) throw new InvalidOperationException("account exists");
-        state.State = new AccountState { Email = email, Name = name, CreatedAt = time.GetUtcNow(), Orgs = [firstOrg] };
+        state.State = new AccountState { Email = email, Name = name, CreatedAt = time.GetUtcNow(), Orgs = [new(orgId, role)] };
         await state.WriteStateAsync();
     }
 
-    public async Task AddMembership(OrgMembership membership)
+    public async Task AddMembership(Guid orgId, OrgRole role)
     {
-        state.State.Orgs.RemoveAll(o => o.OrgId == membership.OrgId);
-        state.State.Orgs.Add(membership);
+        state.State.Orgs.RemoveAll(o => o.OrgId == orgId);
+        state.State.Orgs.Add(new AccountMembership(orgId, role));
         await state.WriteStateAsync();
     }
 
@@ -79,9 +90,15 @@ internal sealed class AccountGrain(
         if (state.State.Orgs.RemoveAll(o => o.OrgId == orgId) > 0) await state.WriteStateAsync();
     }
 
-    public Task<AccountInfo?> Describe() => Task.FromResult(state.RecordExists ? Info() : null);
+    public async Task<AccountInfo?> Describe() => state.RecordExists ? await InfoAsync() : null;
 
-    private AccountInfo Info() => new(Id, state.State.Email, state.State.Name, state.State.Orgs.ToList());
+    /// <summary>Org names are asked of each org (<see cref="IOrgGrain.Name"/>, always interleaved), never stored here.</summary>
+    private async Task<AccountInfo> InfoAsync()
+    {
+        var orgs = state.State.Orgs.ToList();
+        var names = await Task.WhenAll(orgs.Select(o => GrainFactory.GetGrain<IOrgGrain>(o.OrgId).Name()));
+        return new(Id, state.State.Email, state.State.Name, orgs.Zip(names, (o, n) => new OrgMembership(o.OrgId, n, o.Role)).ToList());
+    }
 
     // A session may act only on its own account, whatever key the client asked for.
     private void RequireSelf()

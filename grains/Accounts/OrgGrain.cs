@@ -16,12 +16,36 @@ internal sealed class OrgGrain(
     TimeProvider time) : Grain, IOrgGrain
 {
     private const string PlanNamePurpose = "plan-name";
+    private const string OrgNamePurpose = "org-name";
     private const int EraseParallelism = 32;
 
     // Volatile state: not persisted; gone on deactivation. Plan names opened from their sealed form.
     private readonly Dictionary<Guid, string> _names = [];
 
+    // Volatile state: not persisted; gone on deactivation. The org's name opened from its sealed form.
+    private string? _name;
+
     private Guid Id => this.GetPrimaryKey();
+
+    /// <summary>What an org is called once the account that named it is deleted (or for an org that does not exist).</summary>
+    private string Unnamed => "org " + Id.ToString("N")[..8];
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // State written before the name was sealed under its creator's key: seal it under the first owner's (the
+        // creator, unless they left) so it is shredded with that account.
+        if (state.RecordExists && state.State.LegacyName.Length > 0 && state.State.SealedName is null)
+        {
+            var namer = state.State.Members.FirstOrDefault(m => m.Role == OrgRole.Owner)?.AccountId;
+            try
+            {
+                if (namer is { } id) (state.State.SealedName, state.State.NamedBy) = (await SealName(id, state.State.LegacyName), id);
+            }
+            catch (KeyDestroyedException) { }
+            state.State.LegacyName = "";
+            await state.WriteStateAsync(cancellationToken);
+        }
+    }
 
     public async Task<InviteCreated> Invite(string email, OrgRole role)
     {
@@ -127,6 +151,12 @@ internal sealed class OrgGrain(
         if (!lastOwner)
         {
             state.State.Members.Remove(member);
+            if (state.State.NamedBy == accountId)
+            {
+                // Named after the account being deleted: its key goes with it, so the name goes now too.
+                state.State.SealedName = null;
+                _name = null;
+            }
             await state.WriteStateAsync();
             return receipts;
         }
@@ -145,8 +175,15 @@ internal sealed class OrgGrain(
     public async Task Create(string name, OrgMember owner)
     {
         if (state.RecordExists) throw new InvalidOperationException("org exists");
-        state.State = new OrgState { Name = name, CreatedAt = time.GetUtcNow(), Members = [new MemberEntry(owner.AccountId, owner.Role)] };
+        // Sign-up creates the org before the account: sealing the name makes the account's data key.
+        var sealedName = await SealName(owner.AccountId, name, create: true);
+        state.State = new OrgState
+        {
+            SealedName = sealedName, NamedBy = owner.AccountId, CreatedAt = time.GetUtcNow(),
+            Members = [new MemberEntry(owner.AccountId, owner.Role)],
+        };
         await state.WriteStateAsync();
+        _name = name;
     }
 
     public async Task AddMember(OrgMember member)
@@ -159,7 +196,19 @@ internal sealed class OrgGrain(
     public Task<OrgRole?> RoleOf(Guid accountId) =>
         Task.FromResult(state.State.Members.FirstOrDefault(m => m.AccountId == accountId)?.Role);
 
-    public Task<string> Name() => Task.FromResult(state.State.Name);
+    public async Task<string> Name()
+    {
+        if (_name is not null) return _name;
+        if (state.State.SealedName is { } sealedName)
+        {
+            try { return _name = await envelope.OpenText(DataSubject.Account(state.State.NamedBy), OrgNamePurpose, sealedName); }
+            catch (KeyDestroyedException) { } // the account that named it is being deleted
+        }
+        return Unnamed;
+    }
+
+    private ValueTask<byte[]> SealName(Guid accountId, string name, bool create = false) =>
+        envelope.Seal(DataSubject.Account(accountId), OrgNamePurpose, System.Text.Encoding.UTF8.GetBytes(name), create);
 
     /// <summary>Names of the org's plans; a plan whose key is already gone (being deleted) is left out.</summary>
     private async Task<Dictionary<Guid, string>> PlanNamesAsync()

@@ -207,10 +207,9 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         var me = w.Alice;
         Func<Task> attempt = call switch
         {
-            "Account.Create" => () => c.Account(Guid.NewGuid()).Create("mallory@example.com", "Mallory",
-                new OrgMembership(w.Bob.OrgId, "Bob's org", OrgRole.Owner)),
+            "Account.Create" => () => c.Account(Guid.NewGuid()).Create("mallory@example.com", "Mallory", w.Bob.OrgId, OrgRole.Owner),
             // Promote myself into someone else's org.
-            "Account.AddMembership" => () => c.Account(me.AccountId).AddMembership(new OrgMembership(w.Bob.OrgId, "Bob's org", OrgRole.Owner)),
+            "Account.AddMembership" => () => c.Account(me.AccountId).AddMembership(w.Bob.OrgId, OrgRole.Owner),
             "Account.RemoveMembership" => () => c.Account(w.Bob.AccountId).RemoveMembership(w.Bob.OrgId),
             "Account.Describe" => () => c.Account(me.AccountId).Describe(),
             "Account.Describe.other" => () => c.Account(w.Bob.AccountId).Describe(),

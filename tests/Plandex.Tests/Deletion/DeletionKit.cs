@@ -53,7 +53,10 @@ internal static class DataKeys
         return key;
     }
 
-    public static string OpenText(byte[] key, Guid subject, string purpose, byte[] blob)
+    public static string OpenText(byte[] key, Guid subject, string purpose, byte[] blob) =>
+        Encoding.UTF8.GetString(Open(key, subject, purpose, blob));
+
+    public static byte[] Open(byte[] key, Guid subject, string purpose, byte[] blob)
     {
         Assert.Equal(1, blob[0]);
         var p = Encoding.UTF8.GetBytes(purpose);
@@ -63,7 +66,7 @@ internal static class DataKeys
         var plain = new byte[blob.Length - 29];
         using var gcm = new AesGcm(key, 16);
         gcm.Decrypt(blob.AsSpan(1, 12), blob.AsSpan(29), blob.AsSpan(13, 16), plain, aad);
-        return Encoding.UTF8.GetString(plain);
+        return plain;
     }
 }
 

@@ -28,6 +28,7 @@ internal static class Cli
             return await body(new CliContext(client, signedIn ? session : null));
         }
         catch (ServerUnreachableException e) { return Fail(e.Message); }
+        catch (ArgumentException e) when (e.Message.StartsWith("PLANDEX_", StringComparison.Ordinal)) { return Fail(e.Message); } // PLANDEX_TLS, PLANDEX_CA_FILE
         catch (AccessDeniedException e) { return Fail(e.Message); }
         catch (InvalidRequestException e) { return Fail(e.Message); }
         catch (OperationCanceledException) { return Fail("cancelled"); }

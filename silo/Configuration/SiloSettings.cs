@@ -13,6 +13,7 @@ namespace Plandex.Silo.Configuration;
 internal sealed class SiloSettings
 {
     public ClusterSettings Cluster { get; } = new();
+    public TlsSettings Tls { get; } = new();
     public DatabaseSettings Database { get; } = new();
     public HttpSettings Http { get; } = new();
     public MembershipSettings Membership { get; } = new();
@@ -29,6 +30,7 @@ internal sealed class SiloSettings
     {
         var s = new SiloSettings();
         Bind(config, ClusterSettings.Section, s.Cluster);
+        Bind(config, TlsSettings.Section, s.Tls);
         Bind(config, DatabaseSettings.Section, s.Database);
         Bind(config, HttpSettings.Section, s.Http);
         Bind(config, MembershipSettings.Section, s.Membership);
@@ -46,6 +48,7 @@ internal sealed class SiloSettings
     public void Validate()
     {
         Cluster.Validate();
+        Tls.Validate(Cluster);
         Database.Validate();
         Http.Validate();
         Membership.Validate();
@@ -93,7 +96,8 @@ internal sealed class SiloSettings
     /// <summary>Every "Section:Key" this host understands; anything else on the command line is an unknown option.</summary>
     public static IReadOnlySet<string> KnownKeys { get; } = new[]
         {
-            (ClusterSettings.Section, typeof(ClusterSettings)), (DatabaseSettings.Section, typeof(DatabaseSettings)),
+            (ClusterSettings.Section, typeof(ClusterSettings)), (TlsSettings.Section, typeof(TlsSettings)),
+            (DatabaseSettings.Section, typeof(DatabaseSettings)),
             (HttpSettings.Section, typeof(HttpSettings)), (MembershipSettings.Section, typeof(MembershipSettings)),
             (TelemetrySettings.Section, typeof(TelemetrySettings)), ("Accounts", typeof(AccountsOptions)),
             ("Security", typeof(SecurityOptions)), ("Retention", typeof(RetentionOptions)),

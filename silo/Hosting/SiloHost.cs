@@ -63,6 +63,7 @@ internal static class SiloHost
             silo.ConfigureEndpoints(settings.Cluster.ParsedAdvertisedAddress, settings.Cluster.SiloPort,
                 settings.Cluster.GatewayPort, listenOnAnyHostAddress: settings.Cluster.ListenOnAnyAddress);
             silo.UseAdoNetClustering(o => { o.Invariant = Invariant; o.ConnectionString = settings.Database.PooledConnectionString(); });
+            TransportTls.Apply(silo, settings.Tls);
             AddStorageAndReminders(silo, settings);
             silo.Configure<ClusterMembershipOptions>(o =>
             {
@@ -117,7 +118,7 @@ internal static class SiloHost
             app.Logger.LogWarning("ScanControl:KeepKeysAsStrings is ON: provider keys are deliberately kept in memory (test control run only)");
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         lifetime.ApplicationStarted.Register(() => Console.WriteLine(
-            $"silo ready: cluster '{settings.Cluster.ClusterId}', gateway {settings.Cluster.ParsedAdvertisedAddress}:{settings.Cluster.GatewayPort}, " +
+            $"silo ready: cluster '{settings.Cluster.ClusterId}', gateway {settings.Cluster.ParsedAdvertisedAddress}:{settings.Cluster.GatewayPort} ({(settings.Tls.Enabled ? "TLS" : "no TLS")}), " +
             $"dashboard http://{FormatHost(httpAddress)}:{settings.Http.Port}/dashboard"));
         try
         {

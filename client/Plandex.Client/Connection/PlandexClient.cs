@@ -26,6 +26,7 @@ public sealed class PlandexClient : IAsyncDisposable
 
     public static async Task<PlandexClient> ConnectAsync(PlandexClientOptions options, CancellationToken ct = default)
     {
+        var tls = options.Tls.AppliesTo(options.Server);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(new SessionTokenFilter.Holder(options.SessionToken));
@@ -36,6 +37,7 @@ public sealed class PlandexClient : IAsyncDisposable
             c.Configure<MessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
             c.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             c.AddOutgoingGrainCallFilter<SessionTokenFilter>();
+            if (tls) options.Tls.Configure(c, options.Server);
         });
         var host = builder.Build();
         try
@@ -47,7 +49,9 @@ public sealed class PlandexClient : IAsyncDisposable
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             host.Dispose();
-            throw new ServerUnreachableException($"cannot reach the Plandex server at {options.Server}", e);
+            throw new ServerUnreachableException(tls
+                ? $"cannot reach the Plandex server at {options.Server} over TLS (is it up, and does its certificate name that host and chain to your system's roots or to {ServerTls.CaFileVariable}?)"
+                : $"cannot reach the Plandex server at {options.Server} (without TLS; {ServerTls.ModeVariable}=on if it has a certificate)", e);
         }
         return new PlandexClient(host, options);
     }

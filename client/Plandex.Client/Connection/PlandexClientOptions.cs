@@ -8,6 +8,8 @@ public sealed record PlandexClientOptions
     public string ServiceId { get; init; } = Environment.GetEnvironmentVariable("PLANDEX_SERVICE_ID") ?? "plandex";
     /// <summary>Session token sent with every call (RequestContext); null before sign-in.</summary>
     public string? SessionToken { get; init; }
+    /// <summary>TLS to the gateways (PLANDEX_TLS, PLANDEX_CA_FILE): by default on unless every gateway is loopback.</summary>
+    public ServerTls Tls { get; init; } = ServerTls.FromEnvironment();
     /// <summary>How long a call may wait for an answer; short so a dead silo surfaces quickly.</summary>
     public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

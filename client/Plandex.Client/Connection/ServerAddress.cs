@@ -2,8 +2,11 @@ using System.Net;
 
 namespace Plandex.Client.Connection;
 
-/// <summary>A list of gateway endpoints ("host:port[,host:port...]") a client may connect through.</summary>
-public sealed record ServerAddress(IReadOnlyList<IPEndPoint> Gateways)
+/// <summary>
+/// A list of gateway endpoints ("host:port[,host:port...]") a client may connect through, with each host as written
+/// (the name a gateway's TLS certificate must carry; the address itself when none is given).
+/// </summary>
+public sealed record ServerAddress(IReadOnlyList<IPEndPoint> Gateways, IReadOnlyList<string>? Hosts = null)
 {
     public const string EnvironmentVariable = "PLANDEX_SERVER";
     public const string Default = "127.0.0.1:30000";
@@ -14,6 +17,7 @@ public sealed record ServerAddress(IReadOnlyList<IPEndPoint> Gateways)
     public static ServerAddress Parse(string text)
     {
         var list = new List<IPEndPoint>();
+        var hosts = new List<string>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var colon = part.LastIndexOf(':');
@@ -23,9 +27,18 @@ public sealed record ServerAddress(IReadOnlyList<IPEndPoint> Gateways)
             var address = IPAddress.TryParse(host, out var ip) ? ip
                 : Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"server host '{host}' does not resolve");
             list.Add(new IPEndPoint(address, port));
+            hosts.Add(host);
         }
         if (list.Count == 0) throw new ArgumentException("server address is empty");
-        return new ServerAddress(list);
+        return new ServerAddress(list, hosts);
+    }
+
+    /// <summary>The host as written for the gateway at <paramref name="endpoint"/>; its address when unknown.</summary>
+    public string HostOf(EndPoint? endpoint)
+    {
+        var i = endpoint is IPEndPoint ip ? Gateways.ToList().FindIndex(g => g.Equals(ip) || (g.Port == ip.Port && g.Address.MapToIPv6().Equals(ip.Address.MapToIPv6()))) : -1;
+        if (i >= 0) return Hosts is { } h && i < h.Count ? h[i] : Gateways[i].Address.ToString();
+        return (endpoint as IPEndPoint)?.Address.ToString() ?? Hosts?.FirstOrDefault() ?? Gateways[0].Address.ToString();
     }
 
     public override string ToString() => string.Join(",", Gateways.Select(g => g.ToString()));

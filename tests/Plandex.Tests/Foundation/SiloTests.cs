@@ -87,6 +87,9 @@ public sealed class SiloTests(ITestOutputHelper output)
     [InlineData("PLANDEX_Plans__WatchLease", "00:00:01", "Plans:WatchLease: must be at least 2 seconds")]
     [InlineData("PLANDEX_Providers__ReadySessions", "65", "Providers:ReadySessions: must be between 0 and 64")]
     [InlineData("PLANDEX_Providers__HostCacheLifetime", "02:00:00", "Providers:HostCacheLifetime: must be between 0 and 1 hour")]
+    [InlineData("PLANDEX_Cluster__ListenOnAnyAddress", "true", "Tls:CertificateFile: is required when the silo listens beyond loopback")]
+    [InlineData("PLANDEX_Tls__CertificateFile", "/nonexistent/silo.pem", "Tls:CertificateFile: '/nonexistent/silo.pem' does not exist")]
+    [InlineData("PLANDEX_Tls__CertificateFile", "/etc/passwd", "Tls:CertificateFile: cannot load the certificate and its private key")]
     public async Task Bad_settings_exit_non_zero_with_one_line_naming_the_setting(string variable, string value, string expected)
     {
         var env = new Dictionary<string, string>

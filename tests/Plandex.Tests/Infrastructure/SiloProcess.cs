@@ -14,17 +14,19 @@ public sealed class SiloProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _lines = new();
 
-    private SiloProcess(Process process, string name, int gatewayPort, int httpPort, string workDir)
+    private SiloProcess(Process process, string name, int gatewayPort, int siloPort, int httpPort, string workDir)
     {
         _process = process;
         Name = name;
         GatewayPort = gatewayPort;
+        SiloPort = siloPort;
         HttpPort = httpPort;
         WorkDir = workDir;
     }
 
     public string Name { get; }
     public int GatewayPort { get; }
+    public int SiloPort { get; }
     public int HttpPort { get; }
     public string WorkDir { get; }
     public int Pid => _process.Id;
@@ -77,7 +79,7 @@ public sealed class SiloProcess : IAsyncDisposable
         foreach (var (k, v) in env) psi.Environment[k] = v;
 
         var process = Process.Start(psi)!;
-        var silo = new SiloProcess(process, name, gateway, http, work);
+        var silo = new SiloProcess(process, name, gateway, siloPort, http, work);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) silo._lines.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) silo._lines.Enqueue(e.Data); };
         process.BeginOutputReadLine();
@@ -124,7 +126,8 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public Task<PlandexClient> ConnectAsync(string? token = null) => ConnectAsync([this], token);
 
-    public static async Task<PlandexClient> ConnectAsync(IEnumerable<SiloProcess> silos, string? token = null, string clusterId = "test")
+    public static async Task<PlandexClient> ConnectAsync(IEnumerable<SiloProcess> silos, string? token = null, string clusterId = "test",
+        ServerTls? tls = null)
     {
         var list = silos.ToList();
         var options = new PlandexClientOptions
@@ -132,6 +135,7 @@ public sealed class SiloProcess : IAsyncDisposable
             Server = new ServerAddress(list.Select(s => s.Gateway).ToList()),
             ClusterId = clusterId,
             SessionToken = token,
+            Tls = tls ?? ServerTls.FromEnvironment(),
         };
         // Up to three tries of the client's 8 s: with the whole suite's silos on two cores, a silo that had just become
         // ready once took longer than one to hand a new client the cluster's manifest (ReconnectTests) and once longer

@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace Plandex.Tests.KeyHygiene;
 
 /// <summary>
-/// A self-signed certificate for https://127.0.0.1, for a TLS provider stub. A silo trusts it when started with
+/// A self-signed certificate for https://127.0.0.1, for a TLS provider stub or a silo's transport TLS (<see cref="KeyPath"/>). A silo trusts it when started with
 /// <c>SSL_CERT_FILE</c> naming <see cref="PemPath"/> (.NET on Linux reads its roots from there; the file then is the
 /// silo's whole trust store, which is right for a test that reaches no real provider).
 /// </summary>
@@ -13,6 +13,8 @@ internal sealed class LoopbackCertificate : IDisposable
 {
     public X509Certificate2 Certificate { get; }
     public string PemPath { get; }
+    /// <summary>The private key as PEM (PKCS#8), beside <see cref="PemPath"/>.</summary>
+    public string KeyPath { get; }
 
     /// <param name="loopbackNames">False: the certificate names only "other.example", so it fails a check of the
     /// loopback address or "localhost".</param>
@@ -36,6 +38,8 @@ internal sealed class LoopbackCertificate : IDisposable
         Certificate = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
         PemPath = Path.Combine(directory, $"test-provider-{Guid.NewGuid():N}.pem");
         File.WriteAllText(PemPath, created.ExportCertificatePem() + "\n");
+        KeyPath = Path.ChangeExtension(PemPath, ".key");
+        File.WriteAllText(KeyPath, key.ExportPkcs8PrivateKeyPem() + "\n");
     }
 
     public void Dispose() => Certificate.Dispose();

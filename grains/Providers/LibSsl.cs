@@ -61,6 +61,7 @@ internal static class LibSsl
     [DllImport(Ssl)] public static extern int SSL_write(SafeSslHandle ssl, ref byte buffer, int count);
     [DllImport(Ssl)] public static extern int SSL_get_error(SafeSslHandle ssl, int result);
     [DllImport(Ssl)] public static extern nint SSL_get_verify_result(SafeSslHandle ssl);
+    [DllImport(Ssl)] public static extern int SSL_free_buffers(SafeSslHandle ssl);
 
     [DllImport(Crypto)] public static extern int X509_VERIFY_PARAM_set1_ip_asc(IntPtr param, [MarshalAs(UnmanagedType.LPUTF8Str)] string ip);
     [DllImport(Crypto)] public static extern IntPtr BIO_s_mem();

@@ -18,8 +18,10 @@ namespace Plandex.Grains.Providers;
 /// </summary>
 internal sealed class ProviderTlsStream : Stream
 {
-    // Ciphertext in: small for a paced stream (a window's few records), one whole record and its overhead once a
-    // read fills it (a fast provider). Ciphertext out (the request, handshake messages) is rented per flush.
+    // Ciphertext in: small for a paced stream (a window's few records), one whole record and its overhead while reads
+    // fill it (a fast provider), small again once a read comes back short. The handshake never grows it (a
+    // certificate chain fills 2 KB on every connection and would leave each paced stream 15 KB it never needs).
+    // Ciphertext out (the request, handshake messages) is rented per flush.
     private const int InitialInSize = 2 * 1024;
     private const int CipherBufferSize = 17 * 1024;
 
@@ -28,6 +30,10 @@ internal sealed class ProviderTlsStream : Stream
     private readonly IntPtr _rbio; // ciphertext in; owned by _ssl
     private readonly IntPtr _wbio; // ciphertext out; owned by _ssl
     private byte[] _in = new byte[InitialInSize];
+    private bool _connected; // handshake done: reads may grow _in
+
+    /// <summary>The ciphertext buffer's size now (tests).</summary>
+    internal int InputCapacity => _in.Length;
 
     private ProviderTlsStream(Stream inner, LibSsl.SafeSslHandle ssl, IntPtr rbio, IntPtr wbio)
     {
@@ -56,6 +62,7 @@ internal sealed class ProviderTlsStream : Stream
                 if (!await tls.FillAsync(ct)) throw new ProviderException("the provider closed the connection during the TLS handshake");
             }
             if (LibSsl.SSL_get_verify_result(tls._ssl) != 0) throw tls.HandshakeFailure(); // SSL_VERIFY_PEER already refused it
+            tls._connected = true;
             return tls;
         }
         catch
@@ -145,6 +152,18 @@ internal sealed class ProviderTlsStream : Stream
         return (total, 0);
     }
 
+    // Before waiting for the provider: OpenSSL frees (and, cleansing, wipes) its record buffers. SSL_MODE_RELEASE_BUFFERS
+    // frees the read buffer itself, but the 16.6 KB write buffer, made again for any post-handshake message (a TLS
+    // 1.3 session ticket), stayed until the next write: for a stream's whole life. Nothing is freed while part of a
+    // record is still buffered (OpenSSL refuses).
+    private void ReleaseRecordBuffers()
+    {
+        var added = false;
+        _ssl.DangerousAddRef(ref added);
+        try { LibSsl.SSL_free_buffers(_ssl); }
+        finally { if (added) _ssl.DangerousRelease(); }
+    }
+
     private bool Encrypt(ReadOnlySpan<byte> plaintext)
     {
         var added = false;
@@ -166,7 +185,8 @@ internal sealed class ProviderTlsStream : Stream
         _ssl.DangerousAddRef(ref added);
         try { if (LibSsl.BIO_write(_rbio, ref _in[0], n) != n) throw new IOException("TLS input was not taken"); }
         finally { if (added) _ssl.DangerousRelease(); }
-        if (n == _in.Length && _in.Length < CipherBufferSize) _in = new byte[CipherBufferSize]; // a fast provider
+        if (_connected && n == _in.Length && _in.Length < CipherBufferSize) _in = new byte[CipherBufferSize]; // a fast provider
+        else if (n <= InitialInSize / 2 && _in.Length > InitialInSize) _in = new byte[InitialInSize]; // paced again
         return true;
     }
 
@@ -210,6 +230,7 @@ internal sealed class ProviderTlsStream : Stream
             switch (error)
             {
                 case LibSsl.ErrorWantRead:
+                    ReleaseRecordBuffers();
                     if (!await FillAsync(cancellationToken)) return 0; // closed without close_notify: the end, as SslStream has it
                     break;
                 case LibSsl.ErrorZeroReturn:

@@ -18,11 +18,15 @@ internal sealed class LoopbackCertificate : IDisposable
 
     /// <param name="loopbackNames">False: the certificate names only "other.example", so it fails a check of the
     /// loopback address or "localhost".</param>
-    public LoopbackCertificate(string directory, bool loopbackNames = true)
+    /// <param name="large">An RSA 4096 key and 80 more names: a certificate several KB long, as a real chain is.</param>
+    public LoopbackCertificate(string directory, bool loopbackNames = true, bool large = false)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=plandex-test-provider", key, HashAlgorithmName.SHA256);
+        using AsymmetricAlgorithm key = large ? RSA.Create(4096) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = key is RSA rsa
+            ? new CertificateRequest("CN=plandex-test-provider", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+            : new CertificateRequest("CN=plandex-test-provider", (ECDsa)key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
+        for (var i = 0; large && i < 80; i++) names.AddDnsName($"name-{i}.padding.example");
         if (loopbackNames)
         {
             names.AddIpAddress(IPAddress.Loopback);
@@ -39,7 +43,7 @@ internal sealed class LoopbackCertificate : IDisposable
         PemPath = Path.Combine(directory, $"test-provider-{Guid.NewGuid():N}.pem");
         File.WriteAllText(PemPath, created.ExportCertificatePem() + "\n");
         KeyPath = Path.ChangeExtension(PemPath, ".key");
-        File.WriteAllText(KeyPath, key.ExportPkcs8PrivateKeyPem() + "\n");
+        File.WriteAllText(KeyPath, (key is RSA r ? r.ExportPkcs8PrivateKeyPem() : ((ECDsa)key).ExportPkcs8PrivateKeyPem()) + "\n");
     }
 
     public void Dispose() => Certificate.Dispose();

@@ -64,6 +64,39 @@ public sealed class ProviderTlsTests
     }
 
     [Fact]
+    public async Task The_ciphertext_buffer_stays_small_through_the_handshake_grows_for_a_burst_and_shrinks_when_paced()
+    {
+        // A certificate of several KB fills the first reads of the handshake; a paced stream must not keep 17 KB for it.
+        using var cert = new LoopbackCertificate(TestEnv.NewWorkDir("tls"), large: true);
+        var burst = RandomNumberGenerator.GetBytes(100_000);
+        var paced = new TaskCompletionSource();
+        var done = new TaskCompletionSource();
+        await using var server = await TlsServer.StartAsync(cert, async tls =>
+        {
+            await tls.WriteAsync(burst);
+            await paced.Task;
+            await tls.WriteAsync("tick"u8.ToArray());
+            await done.Task;
+        });
+        await using var tcp = await server.ConnectAsync();
+        await using var client = await ProviderTlsStream.ConnectAsync(tcp, "127.0.0.1", CancellationToken.None, cert.PemPath);
+        Assert.Equal(2 * 1024, client.InputCapacity);
+
+        var buffer = new byte[64 * 1024];
+        var (got, largest) = (0, 0);
+        while (got < burst.Length)
+        {
+            got += await client.ReadAsync(buffer.AsMemory(0, Math.Min(buffer.Length, burst.Length - got)));
+            largest = Math.Max(largest, client.InputCapacity);
+        }
+        Assert.Equal(17 * 1024, largest);
+        paced.SetResult();
+        Assert.Equal(4, await client.ReadAsync(buffer));
+        done.SetResult();
+        Assert.Equal(2 * 1024, client.InputCapacity);
+    }
+
+    [Fact]
     public async Task A_certificate_the_client_does_not_trust_is_refused()
     {
         using var cert = new LoopbackCertificate(TestEnv.NewWorkDir("tls"));

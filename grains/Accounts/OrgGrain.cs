@@ -199,12 +199,17 @@ internal sealed class OrgGrain(
     public async Task<string> Name()
     {
         if (_name is not null) return _name;
-        if (state.State.SealedName is { } sealedName)
+        if (state.State.SealedName is not { } sealedName) return Unnamed;
+        try
         {
-            try { return _name = await envelope.OpenText(DataSubject.Account(state.State.NamedBy), OrgNamePurpose, sealedName); }
-            catch (KeyDestroyedException) { } // the account that named it is being deleted
+            var opened = await envelope.OpenText(DataSubject.Account(state.State.NamedBy), OrgNamePurpose, sealedName);
+            // The naming account's deletion may have dropped the name while this (interleaved) call waited: keep it out.
+            return ReferenceEquals(state.State.SealedName, sealedName) ? _name = opened : Unnamed;
         }
-        return Unnamed;
+        catch (KeyDestroyedException)
+        {
+            return _name = Unnamed; // that account is gone: its name never comes back
+        }
     }
 
     private ValueTask<byte[]> SealName(Guid accountId, string name, bool create = false) =>

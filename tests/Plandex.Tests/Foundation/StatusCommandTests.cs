@@ -21,5 +21,10 @@ public sealed class StatusCommandTests
         var line = Assert.Single(down.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("plandex: cannot reach the Plandex server at 127.0.0.1:", line);
         Assert.Equal("", down.Stdout);
+
+        var badTls = await ProcessRunner.DotnetAsync(TestEnv.CliDll, ["status", "--server", $"127.0.0.1:{silo.GatewayPort}"],
+            new Dictionary<string, string>(env) { ["PLANDEX_TLS"] = "yes" });
+        Assert.Equal(1, badTls.ExitCode);
+        Assert.Equal("plandex: PLANDEX_TLS must be on, off or auto, not 'yes'", Assert.Single(badTls.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 }

@@ -8,12 +8,17 @@ using Plandex.Silo.Configuration;
 namespace Plandex.Silo.Hosting;
 
 /// <summary>
-/// The silo's transport TLS (promise 4), set up here and nowhere else. Clients present no certificate (their session
-/// token authenticates every call); a silo this one connects to must present a certificate that chains to
-/// <c>Tls:CaFile</c> (without one: is one of the certificate file's own). Silos reach each other by address, so the
-/// name in that certificate is not checked, its chain is. Only the certificate itself is sent, not intermediates from
-/// the file: a client completes a public CA's chain itself (.NET fetches missing intermediates), and a private CA is
-/// given to clients whole (PLANDEX_CA_FILE).
+/// The silo's transport TLS (promise 4), set up here and nowhere else.
+/// - Inbound (clients and other silos): no certificate is asked for. A client's session token authenticates every
+///   call; silos send none. So no certificate a stranger presents is ever parsed or chased.
+/// - Outbound, to another silo: its certificate must be this silo's own (the cluster shares one; compared by public
+///   key, so a renewed certificate with the same key still matches), or, with <c>Tls:CaFile</c>, chain to that file.
+///   Silos reach each other by address, so the name is not checked. Certificate downloads (AIA) are off: a
+///   self-hosted silo contacts no certificate authority (promise 5), and trusting "any certificate a public CA signed"
+///   would let anyone holding one pose as a silo.
+/// Only the certificate itself is sent, not intermediates from the file: a client completes a public CA's chain itself
+/// (.NET fetches missing intermediates on the user's machine), and a private CA is given to clients whole
+/// (PLANDEX_CA_FILE).
 /// </summary>
 internal static class TransportTls
 {
@@ -21,25 +26,38 @@ internal static class TransportTls
     {
         if (!settings.Enabled) return;
         var (certificate, chain) = Load(settings);
-        var trusted = Trust(settings, chain);
+        var trusted = settings.CaFile.Length > 0 ? LoadCa(settings.CaFile) : null;
+        var policy = ChainPolicy(trusted, chain);
         silo.UseTls(certificate, o =>
         {
-            // Inbound: a certificate is asked for, not required (clients have none). Outbound, to another silo: its
-            // certificate is required and must pass the check below. This silo sends none of its own as a client.
+            // Not NoCertificate: for outbound connections that would skip checking the other silo altogether.
             o.RemoteCertificateMode = RemoteCertificateMode.AllowCertificate;
-            o.ClientCertificateMode = RemoteCertificateMode.NoCertificate;
+            o.ClientCertificateMode = RemoteCertificateMode.NoCertificate; // sends none of its own
             o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
-            o.RemoteCertificateValidation = (presented, _, _) => ChainsTo(presented, trusted);
+            o.RemoteCertificateValidation = (presented, _, _) => PeerTrusted(presented, certificate, trusted, chain);
+            o.OnAuthenticateAsServer = (_, server) => server.ClientCertificateRequired = false;
+            o.OnAuthenticateAsClient = (_, client) => ((SslClientAuthenticationOptions)client.SslClientAuthenticationOptions).CertificateChainPolicy = policy;
         });
     }
 
-    private static bool ChainsTo(X509Certificate2 presented, X509Certificate2Collection trusted)
+    /// <summary>Whether a silo presenting <paramref name="presented"/> is one of this cluster's.</summary>
+    internal static bool PeerTrusted(X509Certificate2 presented, X509Certificate2 own, X509Certificate2Collection? ca, X509Certificate2Collection extra)
     {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (ca is null) return presented.PublicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(own.PublicKey.ExportSubjectPublicKeyInfo());
+        using var chain = new X509Chain { ChainPolicy = ChainPolicy(ca, extra) };
         return chain.Build(presented);
+    }
+
+    private static X509ChainPolicy ChainPolicy(X509Certificate2Collection? ca, X509Certificate2Collection extra)
+    {
+        var policy = new X509ChainPolicy { DisableCertificateDownloads = true, RevocationMode = X509RevocationMode.NoCheck };
+        policy.ExtraStore.AddRange(extra);
+        if (ca is not null)
+        {
+            policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            policy.CustomTrustStore.AddRange(ca);
+        }
+        return policy;
     }
 
     private static (X509Certificate2 Certificate, X509Certificate2Collection Chain) Load(TlsSettings s)
@@ -59,11 +77,10 @@ internal static class TransportTls
         }
     }
 
-    private static X509Certificate2Collection Trust(TlsSettings s, X509Certificate2Collection own)
+    private static X509Certificate2Collection LoadCa(string file)
     {
-        if (s.CaFile.Length == 0) return own;
         var trusted = new X509Certificate2Collection();
-        try { trusted.ImportFromPemFile(s.CaFile); }
+        try { trusted.ImportFromPemFile(file); }
         catch (CryptographicException e) { throw new SettingsError("Tls:CaFile", $"cannot read its certificates ({e.Message.TrimEnd('.')})"); }
         return trusted.Count > 0 ? trusted : throw new SettingsError("Tls:CaFile", "holds no certificate");
     }

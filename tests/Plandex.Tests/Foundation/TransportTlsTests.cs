@@ -1,9 +1,11 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Plandex.Client.Connection;
 using Plandex.GrainInterfaces;
+using Plandex.Silo.Hosting;
 using Plandex.Tests.Infrastructure;
 using Plandex.Tests.KeyHygiene;
 
@@ -75,6 +77,30 @@ public sealed class TransportTlsTests
         var plaintext = await Assert.ThrowsAsync<ServerUnreachableException>(() => Connect(silo, new ServerTls(TlsMode.Off)));
         Assert.Contains("without TLS", plaintext.Message);
         Assert.False(silo.HasExited);
+    }
+
+    [Fact]
+    public void A_peer_silo_is_trusted_by_the_cluster_certificates_key_or_by_the_CA_file_and_nothing_else()
+    {
+        var dir = TestEnv.NewWorkDir("transport-tls-peers");
+        using var own = new LoopbackCertificate(dir);
+        using var stranger = new LoopbackCertificate(dir); // same names, another key
+        using var presentedOwn = X509CertificateLoader.LoadCertificate(own.Certificate.RawData); // as it arrives: no private key
+        Assert.True(TransportTls.PeerTrusted(presentedOwn, own.Certificate, null, []));
+        Assert.False(TransportTls.PeerTrusted(stranger.Certificate, own.Certificate, null, []));
+
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest("CN=plandex-test-ca", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        using var siloKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var issued = new CertificateRequest("CN=silo-b", siloKey, HashAlgorithmName.SHA256)
+            .Create(ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1), [1, 2, 3, 4]);
+        var caOnly = new X509Certificate2Collection(X509CertificateLoader.LoadCertificate(ca.RawData));
+        Assert.True(TransportTls.PeerTrusted(issued, own.Certificate, caOnly, []));
+        Assert.False(TransportTls.PeerTrusted(stranger.Certificate, own.Certificate, caOnly, []));
+        Assert.False(TransportTls.PeerTrusted(presentedOwn, own.Certificate, caOnly, [])); // with a CA file, the key alone is not enough
     }
 
     [Fact]

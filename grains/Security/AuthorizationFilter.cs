@@ -12,9 +12,10 @@ namespace Plandex.Grains.Security;
 /// <see cref="ClientCallableAttribute"/>; everything else (internal grains, Orleans' management and system
 /// interfaces) is refused. <c>IAsyncEnumerable</c> calls arrive as calls on Orleans' enumeration extension: the
 /// first one carries the real method, which is checked like any other; continuations need a valid session.
-/// Calls between grains inside the cluster are not filtered: identity set here flows with them.
+/// Calls between grains inside the cluster are not filtered: identity set here flows with them. Which calls those are
+/// is never taken from the sender a message names (a client can name any): only <see cref="ClusterCallSeal"/> says so.
 /// </summary>
-public sealed partial class AuthorizationFilter(SessionChecks sessions, ILogger<AuthorizationFilter> log)
+public sealed partial class AuthorizationFilter(SessionChecks sessions, ClusterCallSeal seal, ILogger<AuthorizationFilter> log)
     : IIncomingGrainCallFilter
 {
     internal const string SourceKey = "plx-source";
@@ -27,11 +28,19 @@ public sealed partial class AuthorizationFilter(SessionChecks sessions, ILogger<
 
     public async Task Invoke(IIncomingGrainCallContext context)
     {
-        if (context.SourceId is { } source && (!GrainTypePrefix.IsClient(source) || IsSiloHostedInfrastructureCall(source, context)))
+        if (context.SourceId is { } source && seal.FromCluster() && (!GrainTypePrefix.IsClient(source) || IsSiloHostedInfrastructureCall(source, context)))
         {
             await context.Invoke();
             return;
         }
+        if (context.SourceId is { } runtime && !GrainTypePrefix.IsClient(runtime) && IsReminderTick(context))
+        {
+            // The reminder service delivers ticks without our seal. A forged tick could only run a rotation or an
+            // expiry check early, and both are idempotent.
+            await context.Invoke();
+            return;
+        }
+        ClusterCallSeal.Strip();
 
         // Identity comes only from this filter: drop whatever a client put under our keys, and keep the
         // token out of the context that flows on to other grains.
@@ -68,6 +77,9 @@ public sealed partial class AuthorizationFilter(SessionChecks sessions, ILogger<
         RequestContext.Set(CallerContext.SessionKey, hash);
         await context.Invoke();
     }
+
+    private static bool IsReminderTick(IIncomingGrainCallContext context) =>
+        context.Request.GetInterfaceType() == typeof(IRemindable) && context.MethodName == nameof(IRemindable.ReceiveReminder);
 
     // The silo's own hosted client (used by the dashboard's HTTP handlers) calls Orleans and dashboard internals.
     // Those stay reachable for it; Plandex grains and the management grain still demand ClientCallable from it.

@@ -87,7 +87,7 @@ internal static class SiloHost
         });
 
         var app = builder.Build();
-        try { _ = app.Services.GetRequiredService<EmailHasher>(); } // fail fast on an unusable key directory
+        try { _ = app.Services.GetRequiredService<EmailHasher>(); _ = app.Services.GetRequiredService<ClusterCallSeal>(); } // fail fast on an unusable key directory
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             throw new SettingsError("Security:KeyDirectory", e.Message);
@@ -151,6 +151,7 @@ internal static class SiloHost
         silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = settings.Reminders.MinimumPeriod);
         silo.AddStartupTask(RetentionScheduleStartup.RunAsync);
         silo.AddIncomingGrainCallFilter<AuthorizationFilter>();
+        silo.Services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<ClusterCallSeal>());
     }
 
     private const string SystemStorage = "system";
@@ -186,6 +187,7 @@ internal static class SiloHost
         services.AddSingleton<SessionChecks>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionChecks>());
         services.AddSingleton<EmailHasher>();
+        services.AddSingleton<ClusterCallSeal>();
         services.AddSingleton<FailureLimiter>();
     }
 

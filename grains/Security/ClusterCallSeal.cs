@@ -1,0 +1,49 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+
+namespace Plandex.Grains.Security;
+
+/// <summary>
+/// Tells a call made inside the cluster from one a client sent. A message's sender id proves nothing: Orleans'
+/// gateway forwards a client's message naming whatever sender the client wrote into it, so a modified client could
+/// claim to be any grain (or the silo's own hosted client) and skip every check (<c>SpoofedSenderTests</c>). Every
+/// call a silo makes (grains, the hosted client) therefore carries this cluster's secret in its request context,
+/// which <see cref="AuthorizationFilter"/> checks, and no call to a client carries it. The secret is a key file in
+/// <c>Security:KeyDirectory</c>, which every silo shares and no client sees; silo-to-silo traffic is TLS beyond
+/// loopback. Hand-written because no Orleans facility authenticates a message's sender.
+/// </summary>
+public sealed class ClusterCallSeal : IOutgoingGrainCallFilter
+{
+    internal const string Key = "plx-cluster";
+    private readonly string _secret;
+    private readonly byte[] _secretBytes;
+
+    public ClusterCallSeal(IOptions<SecurityOptions> options)
+    {
+        var dir = options.Value.KeyDirectory;
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, "cluster-calls.key");
+        Encryption.KeyFile.CreateOnce(path);
+        var key = File.ReadAllBytes(path);
+        if (key.Length != 32) throw new InvalidOperationException($"Security:KeyDirectory: {path} is not a 32-byte key");
+        _secret = Convert.ToBase64String(key);
+        _secretBytes = Encoding.ASCII.GetBytes(_secret);
+        CryptographicOperations.ZeroMemory(key);
+    }
+
+    /// <summary>Whether the current call's request context carries this cluster's secret.</summary>
+    public bool FromCluster() =>
+        RequestContext.Get(Key) is string s && s.Length == _secret.Length
+        && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(s), _secretBytes);
+
+    /// <summary>Drops a marker a client put in its request context (it never counts, and must not flow on).</summary>
+    public static void Strip() => RequestContext.Remove(Key);
+
+    public Task Invoke(IOutgoingGrainCallContext context)
+    {
+        if (GrainTypePrefix.IsClient(context.TargetId)) RequestContext.Remove(Key); // never to a client
+        else RequestContext.Set(Key, _secret);
+        return context.Invoke();
+    }
+}

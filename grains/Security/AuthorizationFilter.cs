@@ -33,10 +33,11 @@ public sealed partial class AuthorizationFilter(SessionChecks sessions, ClusterC
             await context.Invoke();
             return;
         }
-        if (context.SourceId is { } runtime && !GrainTypePrefix.IsClient(runtime) && IsReminderTick(context))
+        if (context.SourceId is { } runtime && !GrainTypePrefix.IsClient(runtime) && IsRuntimeTick(context))
         {
-            // The reminder service delivers ticks without our seal. A forged tick could only run a rotation or an
-            // expiry check early, and both are idempotent.
+            // Orleans delivers reminder and timer ticks as calls without our seal. A forged reminder tick could only
+            // run a rotation or an expiry check early (both idempotent); a timer tick is a local-only message whose
+            // request holds the timer object itself, which no client can send.
             await context.Invoke();
             return;
         }
@@ -78,8 +79,12 @@ public sealed partial class AuthorizationFilter(SessionChecks sessions, ClusterC
         await context.Invoke();
     }
 
-    private static bool IsReminderTick(IIncomingGrainCallContext context) =>
-        context.Request.GetInterfaceType() == typeof(IRemindable) && context.MethodName == nameof(IRemindable.ReceiveReminder);
+    private static bool IsRuntimeTick(IIncomingGrainCallContext context)
+    {
+        var iface = context.Request.GetInterfaceType();
+        return (iface == typeof(IRemindable) && context.MethodName == nameof(IRemindable.ReceiveReminder))
+            || iface.FullName == "Orleans.Runtime.IGrainTimerInvoker";
+    }
 
     // The silo's own hosted client (used by the dashboard's HTTP handlers) calls Orleans and dashboard internals.
     // Those stay reachable for it; Plandex grains and the management grain still demand ClientCallable from it.

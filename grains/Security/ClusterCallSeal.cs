@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using Microsoft.Extensions.Options;
 
 namespace Plandex.Grains.Security;
@@ -17,7 +16,6 @@ public sealed class ClusterCallSeal : IOutgoingGrainCallFilter
 {
     internal const string Key = "plx-cluster";
     private readonly string _secret;
-    private readonly byte[] _secretBytes;
 
     public ClusterCallSeal(IOptions<SecurityOptions> options)
     {
@@ -28,14 +26,17 @@ public sealed class ClusterCallSeal : IOutgoingGrainCallFilter
         var key = File.ReadAllBytes(path);
         if (key.Length != 32) throw new InvalidOperationException($"Security:KeyDirectory: {path} is not a 32-byte key");
         _secret = Convert.ToBase64String(key);
-        _secretBytes = Encoding.ASCII.GetBytes(_secret);
         CryptographicOperations.ZeroMemory(key);
     }
 
-    /// <summary>Whether the current call's request context carries this cluster's secret.</summary>
-    public bool FromCluster() =>
-        RequestContext.Get(Key) is string s && s.Length == _secret.Length
-        && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(s), _secretBytes);
+    /// <summary>Whether the current call's request context carries this cluster's secret (compared in constant time).</summary>
+    public bool FromCluster()
+    {
+        if (RequestContext.Get(Key) is not string s || s.Length != _secret.Length) return false;
+        var diff = 0;
+        for (var i = 0; i < s.Length; i++) diff |= s[i] ^ _secret[i]; // no allocation: this runs on every call
+        return diff == 0;
+    }
 
     /// <summary>Drops a marker a client put in its request context (it never counts, and must not flow on).</summary>
     public static void Strip() => RequestContext.Remove(Key);

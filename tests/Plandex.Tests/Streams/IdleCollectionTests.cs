@@ -25,7 +25,7 @@ public sealed class IdleCollectionTests
         // when its side is over (a collected session would have hung up early).
         var request = await p.Stub.WaitForRequestAsync(r => r.Stream, TimeSpan.FromSeconds(10));
         await request.Finished.WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.Equal(RequestOutcome.Completed, request.Outcome);
+        Assert.True(request.Outcome == RequestOutcome.Completed, string.Join('\n', p.SiloLines.TakeLast(30)));
 
         var info = await p.Client.Plan(p.PlanId).Describe();
         for (var i = 0; i < 100 && info.Status == PlanStatus.Streaming; i++)
@@ -33,7 +33,7 @@ public sealed class IdleCollectionTests
             await Task.Delay(100); // the end is being recorded
             info = await p.Client.Plan(p.PlanId).Describe();
         }
-        Assert.Equal(PlanStatus.Finished, info.Status);
+        Assert.True(info.Status == PlanStatus.Finished, $"{info.Status}: {info.LastError}");
         var convo = await p.Client.Plan(p.PlanId).Conversation();
         Assert.Equal(ProviderStubServer.ExpectedText(60), convo[^1].Content);
     }

@@ -26,6 +26,7 @@ internal sealed class InProcessPlan : IAsyncDisposable
 
     public ProviderStubServer Stub => _stub;
     public IServiceProvider SiloServices => _silo.Services;
+    public IReadOnlyList<string> SiloLines => _silo.Lines;
     public PlandexClient Client { get; }
     public Guid PlanId { get; }
     public string Endpoint => _stub.BaseUrl.ToString().TrimEnd('/') + "/v1";

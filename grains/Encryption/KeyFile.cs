@@ -17,6 +17,19 @@ internal static class KeyFile
     private static extern int link([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string existing,
         [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string created);
 
+    /// <summary>
+    /// A server key in <c>Security:KeyDirectory</c> (the email-lookup key, the cluster-call key): created once, then
+    /// read by every silo. The caller owns (and wipes, when it can) the returned 32 bytes.
+    /// </summary>
+    public static byte[] ReadServerKey(string directory, string name)
+    {
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, name);
+        CreateOnce(path); // whole or absent, even with other silos starting beside this one
+        var key = File.ReadAllBytes(path);
+        return key.Length == 32 ? key : throw new InvalidOperationException($"Security:KeyDirectory: {path} is not a 32-byte key");
+    }
+
     /// <summary>Publishes 32 fresh random bytes at <paramref name="path"/> unless a key is already there.</summary>
     public static void CreateOnce(string path)
     {

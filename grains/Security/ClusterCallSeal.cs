@@ -19,12 +19,7 @@ public sealed class ClusterCallSeal : IOutgoingGrainCallFilter
 
     public ClusterCallSeal(IOptions<SecurityOptions> options)
     {
-        var dir = options.Value.KeyDirectory;
-        Directory.CreateDirectory(dir);
-        var path = Path.Combine(dir, "cluster-calls.key");
-        Encryption.KeyFile.CreateOnce(path);
-        var key = File.ReadAllBytes(path);
-        if (key.Length != 32) throw new InvalidOperationException($"Security:KeyDirectory: {path} is not a 32-byte key");
+        var key = Encryption.KeyFile.ReadServerKey(options.Value.KeyDirectory, "cluster-calls.key");
         _secret = Convert.ToBase64String(key);
         CryptographicOperations.ZeroMemory(key);
     }
@@ -44,7 +39,7 @@ public sealed class ClusterCallSeal : IOutgoingGrainCallFilter
     public Task Invoke(IOutgoingGrainCallContext context)
     {
         if (GrainTypePrefix.IsClient(context.TargetId)) RequestContext.Remove(Key); // never to a client
-        else RequestContext.Set(Key, _secret);
+        else if (!ReferenceEquals(RequestContext.Get(Key), _secret)) RequestContext.Set(Key, _secret); // a Set copies the context
         return context.Invoke();
     }
 }

@@ -14,12 +14,7 @@ public sealed class EmailHasher
 
     public EmailHasher(IOptions<SecurityOptions> options)
     {
-        var dir = options.Value.KeyDirectory;
-        Directory.CreateDirectory(dir);
-        var path = Path.Combine(dir, "email-lookup.key");
-        Encryption.KeyFile.CreateOnce(path); // whole or absent, even with other silos starting beside this one
-        _key = File.ReadAllBytes(path);
-        if (_key.Length != 32) throw new InvalidOperationException($"Security:KeyDirectory: {path} is not a 32-byte key");
+        _key = Encryption.KeyFile.ReadServerKey(options.Value.KeyDirectory, "email-lookup.key");
     }
 
     public byte[] Hash(string normalizedEmail) => HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(normalizedEmail));

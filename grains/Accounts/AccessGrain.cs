@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Plandex.GrainInterfaces;
+using Plandex.Grains.Encryption;
 using Plandex.Grains.Security;
 using Plandex.Grains.Validation;
 
@@ -16,7 +17,9 @@ namespace Plandex.Grains.Accounts;
 [StatelessWorker]
 internal sealed partial class AccessGrain(
     AccountStore store,
-    EmailHasher emails,
+    EmailLookup emails,
+    Envelope envelope,
+    KeyRing ring,
     FailureLimiter limiter,
     IOptions<AccountsOptions> options,
     TimeProvider time,
@@ -27,22 +30,25 @@ internal sealed partial class AccessGrain(
         ArgumentNullException.ThrowIfNull(request);
         var email = EmailAddress.Normalize(request.Email);
         var name = Input.Name(request.Name, "name");
-        var emailHash = emails.Hash(email);
+        var keys = emails.Keys(email);
         var accountId = Guid.NewGuid();
 
-        var (orgId, role, newOrg, undo) = await AdmitAsync(request, emailHash, accountId);
+        var (orgId, role, newOrg, undo) = await AdmitAsync(request, keys, accountId);
         try
         {
-            if (!await store.TryClaimEmail(emailHash, accountId))
-                throw new InvalidRequestException("an account with this email already exists: sign in instead");
+            // The index keeps the email sealed under the account's own key (made here), for each new epoch's row.
+            var sealedEmail = await envelope.Seal(DataSubject.Account(accountId), EmailEpochs.SealPurpose, Encoding.UTF8.GetBytes(email), create: true);
             try
             {
+                if (!await store.TryClaimEmail(accountId, sealedEmail, keys))
+                    throw new InvalidRequestException("an account with this email already exists: sign in instead");
                 await JoinOrgAsync(orgId, newOrg, new OrgMember(accountId, email, name, role));
                 await GrainFactory.GetGrain<IAccountGrain>(accountId).Create(email, name, orgId, role);
             }
             catch
             {
                 await store.ReleaseEmail(accountId);
+                await ring.DropAsync(accountId); // the account never came to be: nothing may stay sealed under its key
                 throw;
             }
         }
@@ -59,9 +65,9 @@ internal sealed partial class AccessGrain(
     {
         var normalized = EmailAddress.Normalize(email);
         var input = Input.Code(code, "sign-in code");
-        var emailHash = emails.Hash(normalized);
-        var attempt = await limiter.ReserveAsync("signin-code", emailHash);
-        var accountId = await store.FindAccountByEmail(emailHash);
+        var keys = emails.Keys(normalized);
+        var attempt = await limiter.ReserveAsync("signin-code", keys.Current);
+        var accountId = await store.FindAccountByEmail(keys);
         if (accountId is null || !await store.RedeemSignInCode(SecretTokens.HashCode(input), accountId.Value, time.GetUtcNow()))
             throw new AccessDeniedException("sign-in code is unknown, used or expired"); // the reservation stays: a failure
         await limiter.ReleaseAsync(attempt);
@@ -71,14 +77,14 @@ internal sealed partial class AccessGrain(
     }
 
     /// <summary>Decides which gate admits this sign-up; returns the org to join and how to undo the claim.</summary>
-    private async Task<(Guid OrgId, OrgRole Role, bool NewOrg, Func<Task> Undo)> AdmitAsync(SignUpRequest request, byte[] emailHash, Guid accountId)
+    private async Task<(Guid OrgId, OrgRole Role, bool NewOrg, Func<Task> Undo)> AdmitAsync(SignUpRequest request, EmailKeys keys, Guid accountId)
     {
         if (!string.IsNullOrEmpty(request.InviteCode))
         {
             var code = Input.Code(request.InviteCode, "invite code");
-            var attempt = await limiter.ReserveAsync("invite-code", emailHash);
+            var attempt = await limiter.ReserveAsync("invite-code", keys.Current);
             var codeHash = SecretTokens.HashCode(code);
-            var invite = await store.RedeemInvite(codeHash, emailHash, time.GetUtcNow())
+            var invite = await store.RedeemInvite(codeHash, keys, time.GetUtcNow())
                 ?? throw new AccessDeniedException("invite code is unknown, used, expired or for another email");
             await limiter.ReleaseAsync(attempt);
             return (invite.OrgId, Enum.Parse<OrgRole>(invite.Role, ignoreCase: true), false, () => store.UnredeemInvite(codeHash));

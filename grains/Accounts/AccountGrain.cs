@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Plandex.GrainInterfaces;
+using Plandex.Grains.Encryption;
 using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
 
@@ -9,7 +10,8 @@ internal sealed class AccountGrain(
     [PersistentState("account")] IPersistentState<AccountState> state,
     AccountStore store,
     DeletionStore deletions,
-    EmailHasher emails,
+    EmailLookup emails,
+    Envelope envelope,
     IOptions<AccountsOptions> options,
     TimeProvider time) : Grain, IAccountGrain
 {
@@ -23,6 +25,16 @@ internal sealed class AccountGrain(
             state.State.Orgs.AddRange(state.State.LegacyOrgs.Select(o => new AccountMembership(o.OrgId, o.Role)));
             state.State.LegacyOrgs.Clear();
             await state.WriteStateAsync(cancellationToken);
+        }
+        // An email index row from before the epochs (migration 0011): move it, or drop it if the account is gone.
+        if (emails.HasLegacyKey && await store.HasLegacyEmail(Id))
+        {
+            if (!state.RecordExists) await store.ReleaseEmail(Id);
+            else
+            {
+                var sealedEmail = await envelope.Seal(DataSubject.Account(Id), EmailEpochs.SealPurpose, System.Text.Encoding.UTF8.GetBytes(state.State.Email));
+                await store.MoveLegacyEmail(Id, sealedEmail, emails.Keys(state.State.Email));
+            }
         }
     }
 
@@ -61,9 +73,9 @@ internal sealed class AccountGrain(
         foreach (var membership in state.State.Orgs.ToList())
             receipts.AddRange(await GrainFactory.GetGrain<IOrgGrain>(membership.OrgId).RemoveAccount(Id));
         var receipt = deletions.NewReceipt("account", Id, Id);
-        var emailHash = emails.Hash(state.State.Email);
+        var keys = emails.Keys(state.State.Email);
         // Rows and the account's data key in one transaction, then the sealed state row (see PlanGrain.Erase).
-        await deletions.EraseAsync(receipt, null, (conn, tx) => AccountStore.EraseAccountRows(conn, tx, Id, emailHash));
+        await deletions.EraseAsync(receipt, null, (conn, tx) => AccountStore.EraseAccountRows(conn, tx, Id, keys));
         await state.ClearStateAsync();
         await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
         DeactivateOnIdle();

@@ -1,5 +1,6 @@
 using Npgsql;
 using NpgsqlTypes;
+using Plandex.Grains.Security;
 
 namespace Plandex.Grains.Accounts;
 
@@ -9,15 +10,65 @@ namespace Plandex.Grains.Accounts;
 /// </summary>
 public sealed class AccountStore(NpgsqlDataSource db)
 {
-    public async Task<bool> TryClaimEmail(byte[] emailHash, Guid accountId) =>
-        await Execute("INSERT INTO plandex_email_index (email_hash, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            emailHash, accountId) == 1;
+    /// <summary>
+    /// Claims an email for a new account in one transaction: its sealed copy and a lookup row in every live epoch.
+    /// False, and nothing written, when any of those epochs (or a row from before the epochs) already names it: two
+    /// accounts with one email always share an epoch, since every account has a row in each epoch live at its
+    /// sign-up and rotation adds the new epoch's before an old one is destroyed.
+    /// </summary>
+    public async Task<bool> TryClaimEmail(Guid accountId, byte[] sealedEmail, EmailKeys keys)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await Run(conn, tx, "INSERT INTO plandex_email_index (account_id, sealed_email) VALUES ($1, $2)", accountId, sealedEmail);
+        var added = await AddLookupRows(conn, tx, keys.Epochs, keys.Hashes, accountId);
+        var legacy = false;
+        if (keys.Legacy is { } l)
+        {
+            await using var check = new NpgsqlCommand("SELECT count(*) FROM plandex_email_index_legacy WHERE email_hash = $1", conn, tx);
+            Bind(check, l);
+            legacy = (long)(await check.ExecuteScalarAsync())! > 0;
+        }
+        if (added != keys.Epochs.Length || legacy) return false; // rolled back on dispose
+        await tx.CommitAsync();
+        return true;
+    }
 
+    /// <summary>Moves an account's row from before the epochs (if it still has one) to the epoch tables.</summary>
+    public async Task<bool> MoveLegacyEmail(Guid accountId, byte[] sealedEmail, EmailKeys keys)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        if (await Run(conn, tx, "DELETE FROM plandex_email_index_legacy WHERE account_id = $1", accountId) == 0) return false;
+        await Run(conn, tx, "INSERT INTO plandex_email_index (account_id, sealed_email) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", accountId, sealedEmail);
+        await AddLookupRows(conn, tx, keys.Epochs, keys.Hashes, accountId);
+        await tx.CommitAsync();
+        return true;
+    }
+
+    public async Task<bool> HasLegacyEmail(Guid accountId) =>
+        await Scalar<Guid?>("SELECT account_id FROM plandex_email_index_legacy WHERE account_id = $1", accountId) is not null;
+
+    /// <summary>Removes every email row of an account (all three tables).</summary>
     public async Task ReleaseEmail(Guid accountId) =>
-        await Execute("DELETE FROM plandex_email_index WHERE account_id = $1", accountId);
+        await Execute("""
+            WITH l AS (DELETE FROM plandex_email_lookup WHERE account_id = $1),
+                 o AS (DELETE FROM plandex_email_index_legacy WHERE account_id = $1)
+            DELETE FROM plandex_email_index WHERE account_id = $1
+            """, accountId);
 
-    public async Task<Guid?> FindAccountByEmail(byte[] emailHash) =>
-        await Scalar<Guid?>("SELECT account_id FROM plandex_email_index WHERE email_hash = $1", emailHash);
+    public async Task<Guid?> FindAccountByEmail(EmailKeys keys)
+    {
+        await using var cmd = db.CreateCommand("""
+            SELECT l.account_id FROM plandex_email_lookup l
+              JOIN unnest($1::bigint[], $2::bytea[]) AS k(epoch, hash) ON l.epoch = k.epoch AND l.email_hash = k.hash
+            UNION ALL
+            SELECT account_id FROM plandex_email_index_legacy WHERE email_hash = $3
+            LIMIT 1
+            """);
+        BindKeys(cmd, keys);
+        return await cmd.ExecuteScalarAsync() is Guid id ? id : null;
+    }
 
     /// <summary>True for exactly one caller, ever: the server's first owner.</summary>
     public async Task<bool> TryClaimBootstrap(Guid accountId) =>
@@ -61,19 +112,27 @@ public sealed class AccountStore(NpgsqlDataSource db)
         return n;
     }
 
-    public async Task CreateInvite(byte[] codeHash, Guid orgId, byte[] emailHash, string role, Guid createdBy, DateTimeOffset now, DateTimeOffset expiresAt) =>
-        await Execute("INSERT INTO plandex_invites (code_hash, org_id, email_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            codeHash, orgId, emailHash, role, createdBy, now, expiresAt);
+    public async Task CreateInvite(byte[] codeHash, Guid orgId, long epoch, byte[] emailHash, string role, Guid createdBy, DateTimeOffset now, DateTimeOffset expiresAt) =>
+        await Execute("INSERT INTO plandex_invites (code_hash, org_id, epoch, email_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            codeHash, orgId, epoch, emailHash, role, createdBy, now, expiresAt);
 
     /// <summary>Marks a matching, unused, unexpired invite used and returns it; null when there is none.</summary>
-    public async Task<(Guid OrgId, string Role)?> RedeemInvite(byte[] codeHash, byte[] emailHash, DateTimeOffset now)
+    public async Task<(Guid OrgId, string Role)?> RedeemInvite(byte[] codeHash, EmailKeys keys, DateTimeOffset now)
     {
-        await using var cmd = db.CreateCommand(
-            "UPDATE plandex_invites SET used_at = $3 WHERE code_hash = $1 AND email_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING org_id, role");
-        Bind(cmd, codeHash, emailHash, now);
+        await using var cmd = db.CreateCommand($"""
+            UPDATE plandex_invites SET used_at = $5 WHERE code_hash = $4 AND used_at IS NULL AND expires_at > $5 AND {InviteForEmail}
+            RETURNING org_id, role
+            """);
+        BindKeys(cmd, keys);
+        Bind(cmd, codeHash, now);
         await using var r = await cmd.ExecuteReaderAsync();
         return await r.ReadAsync() ? (r.GetGuid(0), r.GetString(1)) : null;
     }
+
+    // An invite names its email by the HMAC of the epoch it was made in ($1, $2: the email's values per live epoch)
+    // or, made before the epochs, by the old key's ($3).
+    private const string InviteForEmail =
+        "((epoch, email_hash) IN (SELECT * FROM unnest($1::bigint[], $2::bytea[])) OR (epoch IS NULL AND email_hash = $3))";
 
     /// <summary>Puts an invite back when the sign-up it was redeemed for could not complete.</summary>
     public async Task UnredeemInvite(byte[] codeHash) =>
@@ -107,24 +166,25 @@ public sealed class AccountStore(NpgsqlDataSource db)
             UPDATE plandex_auth_failures SET failures = failures - 1 WHERE scope = $1 AND key = $2 AND failures > 1
             """, scope, key);
 
-    /// <summary>An account's rows (in the caller's deletion transaction): sessions, codes, invites, email index, failure counters.</summary>
-    public static async Task EraseAccountRows(NpgsqlConnection conn, NpgsqlTransaction tx, Guid accountId, byte[] emailHash)
+    /// <summary>An account's rows (in the caller's deletion transaction): sessions, codes, invites, email rows, failure counters.</summary>
+    public static async Task EraseAccountRows(NpgsqlConnection conn, NpgsqlTransaction tx, Guid accountId, EmailKeys keys)
     {
-        (string Sql, object Arg)[] steps =
-        [
-            ("DELETE FROM plandex_sessions WHERE account_id = $1", accountId),
-            ("DELETE FROM plandex_signin_codes WHERE account_id = $1", accountId),
-            ("DELETE FROM plandex_invites WHERE created_by = $1", accountId),
-            ("DELETE FROM plandex_invites WHERE email_hash = $1", emailHash),
-            ("DELETE FROM plandex_email_index WHERE account_id = $1", accountId),
-            ("DELETE FROM plandex_auth_failures WHERE key = $1", emailHash),
-        ];
-        foreach (var (sql, arg) in steps)
+        foreach (var sql in new[]
+                 {
+                     "DELETE FROM plandex_sessions WHERE account_id = $1",
+                     "DELETE FROM plandex_signin_codes WHERE account_id = $1",
+                     "DELETE FROM plandex_invites WHERE created_by = $1",
+                     "DELETE FROM plandex_email_lookup WHERE account_id = $1",
+                     "DELETE FROM plandex_email_index WHERE account_id = $1",
+                     "DELETE FROM plandex_email_index_legacy WHERE account_id = $1",
+                 })
+            await Run(conn, tx, sql, accountId);
+        await using (var invites = new NpgsqlCommand($"DELETE FROM plandex_invites WHERE {InviteForEmail}", conn, tx))
         {
-            await using var cmd = new NpgsqlCommand(sql, conn, tx);
-            Bind(cmd, arg);
-            await cmd.ExecuteNonQueryAsync();
+            BindKeys(invites, keys);
+            await invites.ExecuteNonQueryAsync();
         }
+        await Run(conn, tx, "DELETE FROM plandex_auth_failures WHERE key = ANY($1)", (object)keys.All);
     }
 
     /// <summary>An org's own rows (in the caller's deletion transaction): its invites.</summary>
@@ -133,6 +193,27 @@ public sealed class AccountStore(NpgsqlDataSource db)
         await using var cmd = new NpgsqlCommand("DELETE FROM plandex_invites WHERE org_id = $1", conn, tx);
         Bind(cmd, orgId);
         await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<int> AddLookupRows(NpgsqlConnection conn, NpgsqlTransaction tx, long[] epochs, byte[][] hashes, Guid accountId) =>
+        await Run(conn, tx, """
+            INSERT INTO plandex_email_lookup (epoch, email_hash, account_id)
+            SELECT k.epoch, k.hash, $3 FROM unnest($1::bigint[], $2::bytea[]) AS k(epoch, hash)
+            ON CONFLICT DO NOTHING
+            """, epochs, hashes, accountId);
+
+    private static async Task<int> Run(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, params object[] args)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        Bind(cmd, args);
+        return await cmd.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>$1, $2: the email's epochs and values; $3: the old key's value or NULL.</summary>
+    private static void BindKeys(NpgsqlCommand cmd, EmailKeys keys)
+    {
+        Bind(cmd, keys.Epochs, keys.Hashes);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)keys.Legacy ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bytea });
     }
 
     private async Task<int> Execute(string sql, params object[] args)

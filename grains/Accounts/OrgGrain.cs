@@ -11,7 +11,7 @@ internal sealed class OrgGrain(
     AccountStore store,
     DeletionStore deletions,
     Envelope envelope,
-    EmailHasher emails,
+    EmailLookup emails,
     IOptions<AccountsOptions> options,
     TimeProvider time) : Grain, IOrgGrain
 {
@@ -26,6 +26,8 @@ internal sealed class OrgGrain(
     private string? _name;
 
     private Guid Id => this.GetPrimaryKey();
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     /// <summary>What an org is called once the account that named it is deleted (or for an org that does not exist).</summary>
     private string Unnamed => "org " + Id.ToString("N")[..8];
@@ -53,13 +55,15 @@ internal sealed class OrgGrain(
         if (!Enum.IsDefined(role)) throw new InvalidRequestException("role must be owner, admin or member");
         if (role == OrgRole.Owner && caller.Role != OrgRole.Owner) throw new AccessDeniedException("only an owner can invite an owner");
         var normalized = EmailAddress.Normalize(email);
-        var emailHash = emails.Hash(normalized);
-        if (await store.FindAccountByEmail(emailHash) is { } existing && state.State.Members.Any(m => m.AccountId == existing))
+        var keys = emails.Keys(normalized);
+        if (await store.FindAccountByEmail(keys) is { } existing && state.State.Members.Any(m => m.AccountId == existing))
             throw new InvalidRequestException($"{normalized} is already a member");
         var code = SecretTokens.NewCode();
         var now = time.GetUtcNow();
-        var expires = now + options.Value.InviteLifetime;
-        await store.CreateInvite(SecretTokens.HashCode(code), Id, emailHash, role.ToString().ToLowerInvariant(), caller.AccountId, now, expires);
+        // The invite names its email by the current epoch's value, which can be checked only until that epoch's key
+        // is destroyed: an invite made late in an epoch ends up to one epoch (a day) short of its lifetime.
+        var expires = Min(now + options.Value.InviteLifetime, emails.UsableUntil(keys.CurrentEpoch));
+        await store.CreateInvite(SecretTokens.HashCode(code), Id, keys.CurrentEpoch, keys.Current, role.ToString().ToLowerInvariant(), caller.AccountId, now, expires);
         return new InviteCreated(normalized, role, code, expires);
     }
 

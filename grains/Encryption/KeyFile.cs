@@ -30,6 +30,38 @@ internal static class KeyFile
         return key.Length == 32 ? key : throw new InvalidOperationException($"Security:KeyDirectory: {path} is not a 32-byte key");
     }
 
+    /// <summary>The 32-byte key at <paramref name="path"/> in a fresh pinned array (the caller wipes it), or null if there is none.</summary>
+    public static byte[]? ReadIfExists(string path)
+    {
+        var key = GC.AllocateArray<byte>(32, pinned: true);
+        try
+        {
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (f.Length != 32) throw new InvalidDataException($"{path} is not a 32-byte key");
+            f.ReadExactly(key);
+            return key;
+        }
+        catch (FileNotFoundException) { return null; }
+    }
+
+    /// <summary>
+    /// Destroys a key file for good (idempotent): overwrites it with zeros, flushes, then deletes it. On copy-on-write
+    /// or flash storage the overwrite is best effort; the deletion is what the guarantee rests on.
+    /// </summary>
+    public static void Destroy(string path)
+    {
+        try
+        {
+            using (var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+            {
+                f.Write(new byte[f.Length]);
+                f.Flush(flushToDisk: true);
+            }
+            File.Delete(path);
+        }
+        catch (FileNotFoundException) { }
+    }
+
     /// <summary>Publishes 32 fresh random bytes at <paramref name="path"/> unless a key is already there.</summary>
     public static void CreateOnce(string path)
     {

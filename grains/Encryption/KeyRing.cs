@@ -57,6 +57,32 @@ public sealed class KeyRing(NpgsqlDataSource db, IEpochKeyStore epochs, TimeProv
         }
     }
 
+    /// <summary>
+    /// A keyed hash (HMAC-SHA256) of <paramref name="value"/> under a key derived from epoch <paramref name="epoch"/>'s
+    /// key for <paramref name="purpose"/>: a lookup value that nobody can test a guess against once the epoch is
+    /// destroyed (emails: <see cref="Security.EmailLookup"/>). The derived key never leaves this method.
+    /// </summary>
+    /// <exception cref="KeyDestroyedException">The epoch's key no longer exists.</exception>
+    public byte[] EpochHash(long epoch, string purpose, ReadOnlySpan<byte> value)
+    {
+        Span<byte> derived = stackalloc byte[KeySize];
+        try
+        {
+            while (true)
+            {
+                var kek = EpochKey(epoch, "a lookup (" + purpose + ")");
+                lock (kek)
+                {
+                    if (kek.Wiped) continue;
+                    HKDF.DeriveKey(HashAlgorithmName.SHA256, kek.Key, derived, salt: [], System.Text.Encoding.UTF8.GetBytes("epoch-lookup:" + purpose));
+                    break;
+                }
+            }
+            return HMACSHA256.HashData(derived, value);
+        }
+        finally { CryptographicOperations.ZeroMemory(derived); }
+    }
+
     /// <summary>Removes the subject's data key in the caller's transaction; returns the epoch that wrapped it.</summary>
     public async Task<long?> DropAsync(Guid subjectId, NpgsqlConnection conn, NpgsqlTransaction tx)
     {
@@ -65,6 +91,15 @@ public sealed class KeyRing(NpgsqlDataSource db, IEpochKeyStore epochs, TimeProv
         var epoch = await cmd.ExecuteScalarAsync() as long?;
         Forget(subjectId);
         return epoch;
+    }
+
+    /// <summary>Removes a subject's data key on its own (a subject that never came to be: a failed sign-up).</summary>
+    public async Task DropAsync(Guid subjectId)
+    {
+        await using var cmd = db.CreateCommand("DELETE FROM plandex_data_keys WHERE subject_id = $1");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = subjectId });
+        await cmd.ExecuteNonQueryAsync();
+        Forget(subjectId);
     }
 
     /// <summary>Wipes this silo's cached copy of a subject's key (after deletion).</summary>

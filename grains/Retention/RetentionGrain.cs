@@ -16,6 +16,7 @@ internal sealed partial class RetentionGrain(
     [PersistentState("retention", "system")] IPersistentState<RetentionState> state,
     EpochRotation rotation,
     DeletionStore deletions,
+    Accounts.EmailEpochs emails,
     IOptions<RetentionOptions> options,
     TimeProvider time,
     ILogger<RetentionGrain> log) : Grain, IRetentionGrain, IRemindable
@@ -34,6 +35,7 @@ internal sealed partial class RetentionGrain(
         {
             var epochStart = options.Value.EpochStart(now);
             if (epochStart <= state.State.LastEpochStart) return; // duplicate or early tick: this epoch is done
+            await MoveLegacyEmailsAsync();
             var result = await rotation.RunAsync(now);
             state.State.LastEpochStart = epochStart;
             state.State.EpochTicks++;
@@ -49,6 +51,20 @@ internal sealed partial class RetentionGrain(
             var waiting = await deletions.UnpurgedDueByAsync(bucket);
             LogExpiryCheck(log, bucket, result.Purged, waiting);
             if (waiting == 0 && await this.GetReminder(reminderName) is { } done) await this.UnregisterReminder(done);
+        }
+    }
+
+    /// <summary>
+    /// Activates every account still found through the pre-epoch email key (migration 0011): activation moves its
+    /// row to the epoch tables, so the rotation can then destroy that key.
+    /// </summary>
+    private async Task MoveLegacyEmailsAsync()
+    {
+        while (await emails.LegacyAccountsAsync(256) is { Count: > 0 } ids)
+        {
+            var before = ids.Count;
+            await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IAccountGrain>(id).Describe()));
+            if ((await emails.LegacyAccountsAsync(256)).Intersect(ids).Count() == before) return; // none moved: leave it to the next tick
         }
     }
 

@@ -87,7 +87,7 @@ internal static class SiloHost
         });
 
         var app = builder.Build();
-        try { _ = app.Services.GetRequiredService<EmailHasher>(); _ = app.Services.GetRequiredService<ClusterCallSeal>(); } // fail fast on an unusable key directory
+        try { _ = app.Services.GetRequiredService<ClusterCallSeal>(); } // fail fast on an unusable key directory
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             throw new SettingsError("Security:KeyDirectory", e.Message);
@@ -186,7 +186,8 @@ internal static class SiloHost
         services.AddSingleton<AccountStore>();
         services.AddSingleton<SessionChecks>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionChecks>());
-        services.AddSingleton<EmailHasher>();
+        services.AddSingleton<EmailLookup>();
+        services.AddSingleton<EmailEpochs>();
         services.AddSingleton<ClusterCallSeal>();
         services.AddSingleton<FailureLimiter>();
     }

@@ -68,7 +68,9 @@ internal static class RetentionBenchmark
         // A fresh ring, as after a restart: nothing cached, the rotation pays for every unwrap.
         using var fresh = new KeyRing(db, new DirectoryEpochKeyStore(Path.Combine(h.KeyDirectory, "epochs")), clock, options);
         clock.Now += TimeSpan.FromDays(1);
-        var rotation = new EpochRotation(fresh, new DeletionStore(db, fresh, clock, options), options);
+        var emails = new Plandex.Grains.Accounts.EmailEpochs(db, new Envelope(fresh), new Plandex.Grains.Security.EmailLookup(fresh,
+            Options.Create(new Plandex.Grains.Security.SecurityOptions { KeyDirectory = h.KeyDirectory }), options, clock));
+        var rotation = new EpochRotation(fresh, new DeletionStore(db, fresh, clock, options), emails, options);
         sw.Restart();
         var result = await rotation.RunAsync(clock.Now);
         var took = sw.Elapsed;

@@ -1,3 +1,5 @@
+using Plandex.Grains.Security;
+using Plandex.Grains.Accounts;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
@@ -72,7 +74,8 @@ public sealed class KeyRingTests : IAsyncLifetime
         var first = await _db.ScalarAsync<long>($"SELECT epoch FROM plandex_data_keys WHERE subject_id = '{plan.Id}'");
         var wrappedBefore = await _db.ScalarAsync<byte[]>($"SELECT wrapped FROM plandex_data_keys WHERE subject_id = '{plan.Id}'");
 
-        var rotation = new EpochRotation(ring, new DeletionStore(_source, ring, _clock, _options), _options);
+        var emails = new EmailEpochs(_source, envelope, new EmailLookup(ring, Options.Create(new SecurityOptions { KeyDirectory = _db.KeyDirectory }), _options, _clock));
+        var rotation = new EpochRotation(ring, new DeletionStore(_source, ring, _clock, _options), emails, _options);
         for (var day = 1; day <= 8; day++)
         {
             _clock.Advance(TimeSpan.FromDays(1));

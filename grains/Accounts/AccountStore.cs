@@ -231,7 +231,8 @@ public sealed class AccountStore(NpgsqlDataSource db)
         return v is null or DBNull ? default : (T)v;
     }
 
-    private static void Bind(NpgsqlCommand cmd, params object[] args)
+    /// <summary>Positional parameters; times as timestamptz in UTC (shared with <see cref="EmailEpochs"/>).</summary>
+    internal static void Bind(NpgsqlCommand cmd, params object[] args)
     {
         foreach (var a in args)
             cmd.Parameters.Add(a is DateTimeOffset d

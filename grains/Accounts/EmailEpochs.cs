@@ -78,7 +78,7 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
             SELECT count(*) FROM plandex_email_index i
              WHERE NOT EXISTS (SELECT 1 FROM plandex_email_lookup l WHERE l.account_id = i.account_id AND l.epoch > $1)
             """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = epoch });
+        AccountStore.Bind(cmd, epoch);
         return (long)(await cmd.ExecuteScalarAsync())!;
     }
 
@@ -97,8 +97,8 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
     public async Task<IReadOnlyList<Guid>> LegacyAccountsAsync(int limit)
     {
         if (!lookup.HasLegacyKey) return [];
-        await using var cmd = db.CreateCommand("SELECT account_id FROM plandex_email_index_legacy LIMIT $1");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
+        await using var cmd = db.CreateCommand("SELECT account_id FROM plandex_email_index_legacy ORDER BY account_id LIMIT $1");
+        AccountStore.Bind(cmd, limit);
         var ids = new List<Guid>();
         await using var r = await cmd.ExecuteReaderAsync();
         while (await r.ReadAsync()) ids.Add(r.GetGuid(0));
@@ -116,20 +116,17 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
             SELECT (SELECT count(*) FROM plandex_email_index_legacy)
                  + (SELECT count(*) FROM plandex_invites WHERE epoch IS NULL AND used_at IS NULL AND expires_at > $1)
             """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = now.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        AccountStore.Bind(cmd, now);
         if ((long)(await cmd.ExecuteScalarAsync())! > 0) return false;
         await Execute("DELETE FROM plandex_invites WHERE epoch IS NULL");
         lookup.DestroyLegacyKey();
         return true;
     }
 
-    private async Task Execute(string sql, object? arg = null)
+    private async Task Execute(string sql, params object[] args)
     {
         await using var cmd = db.CreateCommand(sql);
-        if (arg is not null)
-            cmd.Parameters.Add(arg is DateTimeOffset d
-                ? new NpgsqlParameter { Value = d.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz }
-                : new NpgsqlParameter { Value = arg });
+        AccountStore.Bind(cmd, args);
         await cmd.ExecuteNonQueryAsync();
     }
 }

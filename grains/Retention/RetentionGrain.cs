@@ -60,11 +60,12 @@ internal sealed partial class RetentionGrain(
     /// </summary>
     private async Task MoveLegacyEmailsAsync()
     {
-        while (await emails.LegacyAccountsAsync(256) is { Count: > 0 } ids)
+        IReadOnlyList<Guid> previous = [];
+        // Stops when a batch comes back unchanged (none of it moved): the next tick tries again.
+        while (await emails.LegacyAccountsAsync(256) is { Count: > 0 } ids && !ids.SequenceEqual(previous))
         {
-            var before = ids.Count;
             await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IAccountGrain>(id).Describe()));
-            if ((await emails.LegacyAccountsAsync(256)).Intersect(ids).Count() == before) return; // none moved: leave it to the next tick
+            previous = ids;
         }
     }
 

@@ -16,11 +16,15 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
     /// <summary>What the account's email is sealed as in <c>plandex_email_index</c>.</summary>
     public const string SealPurpose = "email-index";
 
-    /// <summary>Adds the lookup row in <paramref name="epoch"/> of every account that lacks one; returns how many.</summary>
-    public async Task<int> FillAsync(long epoch, int batchSize = 500, CancellationToken ct = default)
+    /// <summary>
+    /// Adds the lookup row in <paramref name="epoch"/> of every account that lacks one. An account whose sealed email
+    /// cannot be opened (row or key damaged) is skipped and reported: it keeps its older epochs alive until restored.
+    /// </summary>
+    public async Task<FillResult> FillAsync(long epoch, int batchSize = 500, CancellationToken ct = default)
     {
         var total = 0;
-        var skipped = new List<Guid>(); // deleted meanwhile (key gone) or colliding: not retried in this run
+        var skipped = new List<Guid>(); // deleted meanwhile (key gone), colliding or unreadable: not retried in this run
+        var unreadable = new List<Guid>();
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -38,7 +42,7 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
                 await using var r = await read.ExecuteReaderAsync(ct);
                 while (await r.ReadAsync(ct)) rows.Add((r.GetGuid(0), r.GetFieldValue<byte[]>(1)));
             }
-            if (rows.Count == 0) return total;
+            if (rows.Count == 0) return new FillResult(total, unreadable);
 
             var (ids, hashes) = (new List<Guid>(rows.Count), new List<byte[]>(rows.Count));
             foreach (var (id, sealedEmail) in rows)
@@ -50,6 +54,11 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
                     ids.Add(id);
                 }
                 catch (KeyDestroyedException) { skipped.Add(id); }
+                catch (System.Security.Cryptography.CryptographicException)
+                {
+                    skipped.Add(id);
+                    unreadable.Add(id);
+                }
             }
             await using var insert = db.CreateCommand("""
                 INSERT INTO plandex_email_lookup (epoch, email_hash, account_id)
@@ -69,17 +78,19 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
     }
 
     /// <summary>
-    /// Accounts that have no lookup row in an epoch after <paramref name="epoch"/>: they would become unfindable if
-    /// it were destroyed (a fill missed them), so the rotation keeps it.
+    /// Accounts that have no lookup row in an epoch after <paramref name="epoch"/> (how many, and one of them): they
+    /// would become unfindable if it were destroyed (a fill missed them), so the rotation keeps it.
     /// </summary>
-    public async Task<long> CountOnlyAtOrBeforeAsync(long epoch)
+    public async Task<(long Count, Guid? First)> AccountsOnlyAtOrBeforeAsync(long epoch)
     {
         await using var cmd = db.CreateCommand("""
-            SELECT count(*) FROM plandex_email_index i
+            SELECT count(*), min(i.account_id::text)::uuid FROM plandex_email_index i
              WHERE NOT EXISTS (SELECT 1 FROM plandex_email_lookup l WHERE l.account_id = i.account_id AND l.epoch > $1)
             """);
         AccountStore.Bind(cmd, epoch);
-        return (long)(await cmd.ExecuteScalarAsync())!;
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.ReadAsync();
+        return (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetGuid(1));
     }
 
     /// <summary>Drops lookup rows and invites of epochs older than the oldest live one: values nobody can check any more.</summary>
@@ -130,3 +141,6 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
         await cmd.ExecuteNonQueryAsync();
     }
 }
+
+/// <summary>What a fill did: lookup rows added, and the accounts whose sealed email could not be opened.</summary>
+public readonly record struct FillResult(int Added, IReadOnlyList<Guid> Unreadable);

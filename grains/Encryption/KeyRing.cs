@@ -116,44 +116,56 @@ public sealed class KeyRing(NpgsqlDataSource db, IEpochKeyStore epochs, TimeProv
 
     /// <summary>
     /// Re-wraps every data key wrapped under an epoch older than <paramref name="epoch"/>, in batches; loops until
-    /// none is left (keys created concurrently under the old epoch are picked up too). Returns how many.
+    /// none is left (keys created concurrently under the old epoch are picked up too). A key that cannot be unwrapped
+    /// (its row damaged, or its epoch key missing) is left where it is and counted, so one bad row does not stop
+    /// the rest; it keeps its epoch alive (the rotation's safety rule) until an operator restores it.
     /// </summary>
-    public async Task<int> RewrapAllAsync(long epoch, int batchSize = 2000, CancellationToken ct = default)
+    public async Task<RewrapResult> RewrapAllAsync(long epoch, int batchSize = 2000, CancellationToken ct = default)
     {
         var total = 0;
+        var unreadable = new List<Guid>(); // not retried in this run
         while (true)
         {
             ct.ThrowIfCancellationRequested();
             var rows = new List<(Guid Id, long Epoch, byte[] Wrapped)>(batchSize);
-            await using (var read = db.CreateCommand("SELECT subject_id, epoch, wrapped FROM plandex_data_keys WHERE epoch < $1 LIMIT $2"))
+            await using (var read = db.CreateCommand(
+                "SELECT subject_id, epoch, wrapped FROM plandex_data_keys WHERE epoch < $1 AND subject_id <> ALL($2) LIMIT $3"))
             {
                 read.Parameters.Add(new NpgsqlParameter { Value = epoch });
+                read.Parameters.Add(new NpgsqlParameter { Value = unreadable.ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Uuid });
                 read.Parameters.Add(new NpgsqlParameter { Value = batchSize });
                 await using var r = await read.ExecuteReaderAsync(ct);
                 while (await r.ReadAsync(ct)) rows.Add((r.GetGuid(0), r.GetInt64(1), r.GetFieldValue<byte[]>(2)));
             }
-            if (rows.Count == 0) return total;
+            if (rows.Count == 0) return new RewrapResult(total, unreadable);
 
-            var ids = new Guid[rows.Count];
-            var olds = new long[rows.Count];
-            var wrapped = new byte[rows.Count][];
+            var ids = new List<Guid>(rows.Count);
+            var olds = new List<long>(rows.Count);
+            var wrapped = new List<byte[]>(rows.Count);
             var key = GC.AllocateArray<byte>(KeySize, pinned: true);
             // One cipher per epoch per batch: building an AES-GCM context per key dominated the cost.
             var ciphers = new Dictionary<long, AesGcm>();
             try
             {
                 var target = Cipher(epoch);
-                for (var i = 0; i < rows.Count; i++)
+                foreach (var (id, old, blob) in rows)
                 {
-                    var (id, old, blob) = rows[i];
-                    if (blob.Length != WrappedSize) throw new CryptographicException($"the wrapped data key of {id} is malformed");
-                    Cipher(old).Decrypt(blob.AsSpan(0, NonceSize), blob.AsSpan(NonceSize + TagSize), blob.AsSpan(NonceSize, TagSize), key, Aad(id, old));
+                    try
+                    {
+                        if (blob.Length != WrappedSize) throw new CryptographicException($"the wrapped data key of {id} is malformed");
+                        Cipher(old).Decrypt(blob.AsSpan(0, NonceSize), blob.AsSpan(NonceSize + TagSize), blob.AsSpan(NonceSize, TagSize), key, Aad(id, old));
+                    }
+                    catch (Exception e) when (e is CryptographicException or KeyDestroyedException)
+                    {
+                        unreadable.Add(id);
+                        continue;
+                    }
                     var output = new byte[WrappedSize];
                     RandomNumberGenerator.Fill(output.AsSpan(0, NonceSize));
                     target.Encrypt(output.AsSpan(0, NonceSize), key, output.AsSpan(NonceSize + TagSize), output.AsSpan(NonceSize, TagSize), Aad(id, epoch));
-                    ids[i] = id;
-                    olds[i] = old;
-                    wrapped[i] = output;
+                    ids.Add(id);
+                    olds.Add(old);
+                    wrapped.Add(output);
                 }
             }
             finally
@@ -180,19 +192,22 @@ public sealed class KeyRing(NpgsqlDataSource db, IEpochKeyStore epochs, TimeProv
                  WHERE d.subject_id = u.id AND d.epoch = u.old_epoch
                 """);
             update.Parameters.Add(new NpgsqlParameter { Value = epoch });
-            update.Parameters.Add(new NpgsqlParameter { Value = ids });
-            update.Parameters.Add(new NpgsqlParameter { Value = olds });
-            update.Parameters.Add(new NpgsqlParameter { Value = wrapped });
+            update.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+            update.Parameters.Add(new NpgsqlParameter { Value = olds.ToArray() });
+            update.Parameters.Add(new NpgsqlParameter { Value = wrapped.ToArray() });
             total += await update.ExecuteNonQueryAsync(ct);
         }
     }
 
-    /// <summary>How many live data keys are still wrapped under <paramref name="epoch"/> or older.</summary>
-    public async Task<long> CountAtOrBeforeAsync(long epoch)
+    /// <summary>The live data keys still wrapped under <paramref name="epoch"/> or older: how many, and one of them.</summary>
+    public async Task<(long Count, Guid? First)> KeysAtOrBeforeAsync(long epoch)
     {
-        await using var cmd = db.CreateCommand("SELECT count(*) FROM plandex_data_keys WHERE epoch <= $1");
+        await using var cmd = db.CreateCommand(
+            "SELECT count(*), min(subject_id::text)::uuid FROM plandex_data_keys WHERE epoch <= $1");
         cmd.Parameters.Add(new NpgsqlParameter { Value = epoch });
-        return (long)(await cmd.ExecuteScalarAsync())!;
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.ReadAsync();
+        return (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetGuid(1));
     }
 
     private async ValueTask<CachedKey> DataKeyAsync(DataSubject subject, bool create)
@@ -326,3 +341,6 @@ public sealed class KeyRing(NpgsqlDataSource db, IEpochKeyStore epochs, TimeProv
         }
     }
 }
+
+/// <summary>What a re-wrap did: keys moved to the new epoch, and the subjects whose key could not be unwrapped.</summary>
+public readonly record struct RewrapResult(int Rewrapped, IReadOnlyList<Guid> Unreadable);

@@ -5,8 +5,15 @@ using Plandex.Grains.Telemetry;
 
 namespace Plandex.Grains.Retention;
 
-/// <summary>What one rotation did.</summary>
-public readonly record struct RotationResult(long Epoch, int Rewrapped, IReadOnlyList<long> Destroyed, int Purged, int EmailRows);
+/// <summary>What one rotation did. <see cref="Held"/>: the epoch past the window it had to keep, if any.</summary>
+public readonly record struct RotationResult(long Epoch, int Rewrapped, IReadOnlyList<long> Destroyed, int Purged, int EmailRows,
+    EpochHold? Held = null, int UnreadableKeys = 0, int UnreadableEmails = 0);
+
+/// <summary>
+/// Why an epoch past the retention window was kept: live data keys still wrapped under it or earlier, or accounts
+/// with no email lookup row after it (counts, and one subject of each for the operator to look at).
+/// </summary>
+public sealed record EpochHold(long Epoch, long Keys, Guid? FirstKey, long Accounts, Guid? FirstAccount);
 
 /// <summary>
 /// One epoch step, idempotent (running it twice at the same time changes nothing the second time):
@@ -22,17 +29,26 @@ public sealed class EpochRotation(KeyRing ring, DeletionStore deletions, EmailEp
     {
         var epoch = ring.EpochOf(now);
         ring.Epochs.EnsureCreated(epoch);
-        var rewrapped = await ring.RewrapAllAsync(epoch, ct: ct);
-        var emailRows = await emails.FillAsync(epoch, ct: ct);
+        var rewrap = await ring.RewrapAllAsync(epoch, ct: ct);
+        var fill = await emails.FillAsync(epoch, ct: ct);
 
         var destroyed = new List<long>();
+        EpochHold? held = null;
         var cutoff = now - options.Value.Window;
         foreach (var e in ring.Epochs.List())
         {
             if (e >= epoch || DateTimeOffset.FromUnixTimeSeconds(e) > cutoff) break;
-            // Safety: a key still wrapped under it means a re-wrap was missed, an account with no later lookup row a fill
-            // was; keep the epoch rather than lose data or an account.
-            if (await ring.CountAtOrBeforeAsync(e) > 0 || await emails.CountOnlyAtOrBeforeAsync(e) > 0) break;
+            // Safety: a key still wrapped under it means a re-wrap was missed (or its row cannot be read), an account
+            // with no later lookup row a fill was; keep the epoch rather than lose data or an account, and say so:
+            // until it goes, backups from before it still decrypt (RetentionGrain warns, the counter counts).
+            var keys = await ring.KeysAtOrBeforeAsync(e);
+            var accounts = await emails.AccountsOnlyAtOrBeforeAsync(e);
+            if (keys.Count > 0 || accounts.Count > 0)
+            {
+                held = new EpochHold(e, keys.Count, keys.First, accounts.Count, accounts.First);
+                PlandexMetrics.EpochsHeld.Add(1);
+                break;
+            }
             ring.Epochs.Destroy(e);
             ring.ForgetEpoch(e);
             destroyed.Add(e);
@@ -42,9 +58,9 @@ public sealed class EpochRotation(KeyRing ring, DeletionStore deletions, EmailEp
         await emails.DropStaleFailuresAsync(now - TimeSpan.FromDays(1));
         await emails.RetireLegacyKeyAsync(now);
         var purged = await deletions.MarkPurgedAsync(oldest, now);
-        PlandexMetrics.KeysRewrapped.Add(rewrapped);
+        PlandexMetrics.KeysRewrapped.Add(rewrap.Rewrapped);
         PlandexMetrics.EpochsDestroyed.Add(destroyed.Count);
         PlandexMetrics.ReceiptsPurged.Add(purged);
-        return new RotationResult(epoch, rewrapped, destroyed, purged, emailRows);
+        return new RotationResult(epoch, rewrap.Rewrapped, destroyed, purged, fill.Added, held, rewrap.Unreadable.Count, fill.Unreadable.Count);
     }
 }

@@ -42,14 +42,19 @@ internal sealed partial class RetentionGrain(
             await state.WriteStateAsync();
             PlandexMetrics.RetentionEpochTicks.Add(1);
             LogEpoch(log, epochStart, result.Rewrapped, result.Destroyed.Count, result.Purged);
+            ReportTrouble(result);
         }
         else if (reminderName.StartsWith(ExpiryPrefix, StringComparison.Ordinal)
                  && DateTimeOffset.TryParseExact(reminderName[ExpiryPrefix.Length..], "yyyyMMddHH", CultureInfo.InvariantCulture,
                      DateTimeStyles.AssumeUniversal, out var bucket))
         {
             var result = await rotation.RunAsync(now);
+            ReportTrouble(result);
             var waiting = await deletions.UnpurgedDueByAsync(bucket);
-            LogExpiryCheck(log, bucket, result.Purged, waiting);
+            // Every deletion due by the bucket should be purged once it has passed: one that is not means a held
+            // epoch (reported above) keeps its data readable in backups beyond the promise.
+            if (waiting > 0 && now >= bucket) LogExpiryOverdue(log, bucket, result.Purged, waiting);
+            else LogExpiryCheck(log, bucket, result.Purged, waiting);
             if (waiting == 0 && await this.GetReminder(reminderName) is { } done) await this.UnregisterReminder(done);
         }
     }
@@ -67,6 +72,15 @@ internal sealed partial class RetentionGrain(
             await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IAccountGrain>(id).Describe()));
             previous = ids;
         }
+    }
+
+    /// <summary>Warns (ids and counts only) when a rotation met rows it could not read or had to keep an expired epoch.</summary>
+    private void ReportTrouble(RotationResult result)
+    {
+        if (result.UnreadableKeys > 0 || result.UnreadableEmails > 0)
+            LogUnreadable(log, result.UnreadableKeys, result.UnreadableEmails);
+        if (result.Held is { } h)
+            LogHeld(log, DateTimeOffset.FromUnixTimeSeconds(h.Epoch), options.Value.Window, h.Keys, h.FirstKey, h.Accounts, h.FirstAccount);
     }
 
     public Task<long> EpochTicks() => Task.FromResult(state.State.EpochTicks);
@@ -101,4 +115,13 @@ internal sealed partial class RetentionGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "backup-expiry check for deletions due by {Bucket:u}: {Purged} receipts purged, {Waiting} still waiting")]
     private static partial void LogExpiryCheck(ILogger logger, DateTimeOffset bucket, int purged, long waiting);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "backup-expiry check for deletions due by {Bucket:u}: {Purged} receipts purged, {Waiting} past their purge time and not purged (a held epoch key: see the retention warning)")]
+    private static partial void LogExpiryOverdue(ILogger logger, DateTimeOffset bucket, int purged, long waiting);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "retention: {Keys} data keys could not be unwrapped for re-wrapping and {Emails} account emails could not be opened (damaged rows or a missing epoch key); they stay under their old epochs, which are kept until the rows are restored")]
+    private static partial void LogUnreadable(ILogger logger, int keys, int emails);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "retention: epoch key {Epoch:u} is past the {Window} window and kept: {Keys} data keys still wrapped under it or earlier (one: {FirstKey}), {Accounts} accounts with no email lookup row after it (one: {FirstAccount}); backups from before it still decrypt until it is destroyed")]
+    private static partial void LogHeld(ILogger logger, DateTimeOffset epoch, TimeSpan window, long keys, Guid? firstKey, long accounts, Guid? firstAccount);
 }

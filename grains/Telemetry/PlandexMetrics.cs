@@ -22,6 +22,11 @@ public static class PlandexMetrics
     public static readonly Counter<long> KeysRewrapped = Meter.CreateCounter<long>("plandex.retention.keys_rewrapped");
     public static readonly Counter<long> EpochsDestroyed = Meter.CreateCounter<long>("plandex.retention.epochs_destroyed");
     public static readonly Counter<long> ReceiptsPurged = Meter.CreateCounter<long>("plandex.retention.receipts_purged");
+    /// <summary>
+    /// Rotations that had to keep an epoch key past the retention window (a key or an account still needs it): while
+    /// this grows, backups older than the window still decrypt. Alert on any increase.
+    /// </summary>
+    public static readonly Counter<long> EpochsHeld = Meter.CreateCounter<long>("plandex.retention.epochs_held");
 
     static PlandexMetrics()
     {

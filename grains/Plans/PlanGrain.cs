@@ -393,7 +393,8 @@ internal sealed partial class PlanGrain(
         await startWrite; // its rows must be in place before they are deleted, not land after
         var receipt = deletions.NewReceipt("plan", Id, deletedBy);
         // Rows, context and the data key go in one transaction; the (sealed) grain state row right after. Should
-        // that second step fail, what is left is ciphertext whose key is already gone.
+        // that second step fail, what is left is ciphertext whose key is already gone, which the retention grain's
+        // next tick clears (Retention.StateSweeper).
         await store.DeletePlanData(Id, receipt, orgId);
         await state.ClearStateAsync();
         // Keep nothing of the plan in memory either: watchers still reading hold the old log until they finish.

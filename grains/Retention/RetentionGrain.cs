@@ -16,6 +16,7 @@ internal sealed partial class RetentionGrain(
     [PersistentState("retention", "system")] IPersistentState<RetentionState> state,
     EpochRotation rotation,
     DeletionStore deletions,
+    StateSweeper sweeper,
     Accounts.EmailEpochs emails,
     IOptions<RetentionOptions> options,
     TimeProvider time,
@@ -36,6 +37,8 @@ internal sealed partial class RetentionGrain(
             var epochStart = options.Value.EpochStart(now);
             if (epochStart <= state.State.LastEpochStart) return; // duplicate or early tick: this epoch is done
             await MoveLegacyEmailsAsync();
+            // Grain-state rows that a deletion's interrupted second step left with ciphertext (rare): cleared here.
+            if (await sweeper.SweepAsync(now) is > 0 and var swept) LogSwept(log, swept);
             var result = await rotation.RunAsync(now);
             state.State.LastEpochStart = epochStart;
             state.State.EpochTicks++;
@@ -118,6 +121,9 @@ internal sealed partial class RetentionGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "backup-expiry check for deletions due by {Bucket:u}: {Purged} receipts purged, {Waiting} past their purge time and not purged (a held epoch key: see the retention warning)")]
     private static partial void LogExpiryOverdue(ILogger logger, DateTimeOffset bucket, int purged, long waiting);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "retention: cleared {Count} grain states that deletions had left with ciphertext (their second step was interrupted; the data keys were already gone)")]
+    private static partial void LogSwept(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "retention: {Keys} data keys could not be unwrapped for re-wrapping and {Emails} account emails could not be opened (damaged rows or a missing epoch key); they stay under their old epochs, which are kept until the rows are restored")]
     private static partial void LogUnreadable(ILogger logger, int keys, int emails);

@@ -147,6 +147,9 @@ internal static class SiloHost
         silo.AddAdoNetGrainStorage(SystemStorage, o => { o.Invariant = Invariant; o.ConnectionString = cs; });
         silo.Services.AddGrainStorage(ProviderConstants.DEFAULT_STORAGE_PROVIDER_NAME, (sp, _) => new SealedGrainStorage(
             sp.GetRequiredKeyedService<IGrainStorage>(SystemStorage), sp.GetRequiredService<Envelope>(), sp.GetRequiredService<Serializer>()));
+        // Retries a deletion's grain-state clear through the inner storage: the blob it checks for is ciphertext.
+        silo.Services.AddSingleton(sp => new StateSweeper(sp.GetRequiredService<NpgsqlDataSource>(),
+            sp.GetRequiredKeyedService<IGrainStorage>(SystemStorage), sp.GetRequiredService<IGrainFactory>()));
         silo.UseAdoNetReminderService(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
         silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = settings.Reminders.MinimumPeriod);
         silo.AddStartupTask(RetentionScheduleStartup.RunAsync);

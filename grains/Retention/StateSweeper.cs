@@ -1,0 +1,66 @@
+using Npgsql;
+using NpgsqlTypes;
+using Orleans.Storage;
+using Plandex.GrainInterfaces;
+using Plandex.Grains.Encryption;
+
+namespace Plandex.Grains.Retention;
+
+/// <summary>
+/// The second step of a deletion, retried. A deletion removes a subject's rows and data key in one transaction and
+/// deletes its sealed grain-state row right after (Orleans' storage cannot join that transaction). Should the second
+/// step fail (the silo dies in between, the database drops the connection), the row keeps ciphertext whose key is
+/// already gone. Each epoch tick checks every deletion not checked yet, once, and clears such a row, through the same
+/// Orleans storage the grains use (the inner, unsealed one: seeing a row's blob needs no key), so nothing here
+/// depends on Orleans' table layout. Deletions younger than <see cref="Grace"/> are left to their own grain, which may
+/// be clearing the row right now (clearing it first would fail that deletion on a stale ETag).
+/// </summary>
+public sealed class StateSweeper(NpgsqlDataSource db, IGrainStorage storage, IGrainFactory grains)
+{
+    /// <summary>How old a deletion must be before its row is checked.</summary>
+    public static readonly TimeSpan Grace = TimeSpan.FromHours(1);
+
+    /// <summary>Checks deletions made before <c>now - Grace</c> and not checked yet; returns how many rows it cleared.</summary>
+    public async Task<int> SweepAsync(DateTimeOffset now, int batchSize = 500, CancellationToken ct = default)
+    {
+        var cleared = 0;
+        while (true)
+        {
+            var receipts = new List<(Guid Receipt, string Kind, Guid Subject)>(batchSize);
+            await using (var cmd = db.CreateCommand("""
+                SELECT id, kind, subject_id FROM plandex_deletion_receipts
+                 WHERE state_checked_at IS NULL AND deleted_at < $1 AND kind = ANY($2)
+                 ORDER BY deleted_at LIMIT $3
+                """))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = (now - Grace).UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { "plan", "account", "org" } });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = batchSize });
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct)) receipts.Add((r.GetGuid(0), r.GetString(1), r.GetGuid(2)));
+            }
+            if (receipts.Count == 0) return cleared;
+
+            foreach (var (_, kind, id) in receipts)
+            {
+                ct.ThrowIfCancellationRequested();
+                var grainId = kind switch
+                {
+                    "plan" => grains.GetGrain<IPlanGrain>(id).GetGrainId(),
+                    "account" => grains.GetGrain<IAccountGrain>(id).GetGrainId(),
+                    _ => grains.GetGrain<IOrgGrain>(id).GetGrainId(),
+                };
+                // The state name is the receipt's kind (SealedGrainStorage maps the same names to data-key subjects).
+                var stored = new GrainState<SealedState>(new SealedState());
+                await storage.ReadStateAsync(kind, grainId, stored);
+                if (stored.State?.Blob is not { Length: > 0 }) continue;
+                await storage.ClearStateAsync(kind, grainId, stored);
+                cleared++;
+            }
+            await using var mark = db.CreateCommand("UPDATE plandex_deletion_receipts SET state_checked_at = $1 WHERE id = ANY($2)");
+            mark.Parameters.Add(new NpgsqlParameter { Value = now.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            mark.Parameters.Add(new NpgsqlParameter { Value = receipts.Select(x => x.Receipt).ToArray() });
+            await mark.ExecuteNonQueryAsync(ct);
+        }
+    }
+}

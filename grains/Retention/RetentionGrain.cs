@@ -38,7 +38,9 @@ internal sealed partial class RetentionGrain(
             if (epochStart <= state.State.LastEpochStart) return; // duplicate or early tick: this epoch is done
             await MoveLegacyEmailsAsync();
             // Grain-state rows that a deletion's interrupted second step left with ciphertext (rare): cleared here.
-            if (await sweeper.SweepAsync(now) is > 0 and var swept) LogSwept(log, swept);
+            var swept = await sweeper.SweepAsync(now);
+            if (swept.Cleared > 0) LogSwept(log, swept.Cleared);
+            if (swept.Failed > 0) LogSweepFailed(log, swept.Failed);
             var result = await rotation.RunAsync(now);
             state.State.LastEpochStart = epochStart;
             state.State.EpochTicks++;
@@ -124,6 +126,9 @@ internal sealed partial class RetentionGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "retention: cleared {Count} grain states that deletions had left with ciphertext (their second step was interrupted; the data keys were already gone)")]
     private static partial void LogSwept(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "retention: the grain state of {Count} deletions could not be checked (unreadable row or storage error); tried again next tick")]
+    private static partial void LogSweepFailed(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "retention: {Keys} data keys could not be unwrapped for re-wrapping and {Emails} account emails could not be opened (damaged rows or a missing epoch key); they stay under their old epochs, which are kept until the rows are restored")]
     private static partial void LogUnreadable(ILogger logger, int keys, int emails);

@@ -7,7 +7,8 @@ namespace Plandex.Tests.Deletion;
 /// <summary>
 /// A deletion clears the subject's sealed grain-state row in a second step after its transaction. When that step is
 /// lost (simulated here by putting the row back, as it stood before the deletion), the next epoch tick
-/// clears it, for plans, accounts and orgs alike; a deletion younger than the sweep's grace is left to its grain.
+/// clears it, for plans, accounts and orgs alike; a deletion younger than the sweep's grace is left to its grain, and
+/// a row that cannot even be read is reported and retried without stopping the others.
 /// </summary>
 public sealed class InterruptedDeletionTests
 {
@@ -26,11 +27,15 @@ public sealed class InterruptedDeletionTests
         await using var lc = await silo.ConnectAsync(leaver.Token);
         var kept = (await sc.Org(stayer.OrgId).CreatePlan("kept")).PlanId;
         var late = (await sc.Org(stayer.OrgId).CreatePlan("deleted late in the day")).PlanId;
+        var damaged = (await sc.Org(stayer.OrgId).CreatePlan("its row comes back damaged")).PlanId;
         await lc.Org(leaver.OrgId).CreatePlan("leaves with its account");
 
         // Noon: the leaver deletes the account (its account, its org, its plan); the second step is then "lost".
         var lost = await DeleteAndLoseStateAsync(db, () => lc.Account(leaver.AccountId).DeleteAccount());
         Assert.Equal(3, lost.Count);
+        var lostDamaged = await DeleteAndLoseStateAsync(db, () => sc.Plan(damaged).Delete());
+        var damagedRow = Assert.Single(lostDamaged).Key.Split('/');
+        await db.ExecAsync($"UPDATE orleansstorage SET payloadbinary = '\\xdeadbeef' WHERE graintypestring = '{damagedRow[0]}' AND grainidn0 = {damagedRow[1]} AND grainidn1 = {damagedRow[2]}");
         // 23:30: a plan deletion whose second step is lost too, half an hour before the tick (inside the grace).
         clock.SetUtcNow(Start.Date.AddHours(23.5));
         var lostLate = await DeleteAndLoseStateAsync(db, () => sc.Plan(late).Delete());
@@ -45,17 +50,30 @@ public sealed class InterruptedDeletionTests
         // Nothing else touched (the retention grain's own state row appeared with the tick).
         Assert.Equal(liveBefore.Keys.Except(lost.Keys).Order(), after.Keys.Where(k => !k.Contains("retention")).Order());
         Assert.Contains(silo.Lines, l => l.StartsWith("Warning: ") && l.Contains("cleared 3 grain states"));
+        Assert.Contains(silo.Lines, l => l.StartsWith("Warning: ") && l.Contains("the grain state of 1 deletions could not be checked"));
 
         clock.Advance(TimeSpan.FromDays(1));
         await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= 2, TimeSpan.FromSeconds(30), () => "no second tick");
         Assert.Empty((await ContentRowsAsync(db)).Keys.Intersect(lostLate.Keys));
         Assert.Contains(silo.Lines, l => l.Contains("cleared 1 grain states"));
-        // Each receipt is checked once: all are marked, and the ticks cleared 3 + 1 rows, no more.
-        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_deletion_receipts WHERE state_checked_at IS NULL"));
+        // Each receipt is checked once: all but the damaged one are marked, and the ticks cleared 3 + 1 rows, no more.
+        Assert.Equal([damaged], await UncheckedAsync(db));
+        Assert.Equal(2, silo.Lines.Count(l => l.Contains("could not be checked")));
         Assert.Equal(2, silo.Lines.Count(l => l.Contains("grain states that deletions had left")));
         // The living keep theirs.
         Assert.Equal("kept", (await sc.Plan(kept).Describe()).Name);
         Assert.Equal(stayer.AccountId, (await sc.Account(stayer.AccountId).WhoAmI()).AccountId);
+    }
+
+    private static async Task<IReadOnlyList<Guid>> UncheckedAsync(TestDatabase db)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(db.AdminConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT subject_id FROM plandex_deletion_receipts WHERE state_checked_at IS NULL", conn);
+        var ids = new List<Guid>();
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync()) ids.Add(r.GetGuid(0));
+        return ids;
     }
 
     /// <summary>Runs a deletion, then puts back the grain-state rows it cleared (deleted), as they were; returns them.</summary>

@@ -71,11 +71,19 @@ internal sealed partial class RetentionGrain(
     private async Task MoveLegacyEmailsAsync()
     {
         IReadOnlyList<Guid> previous = [];
-        // Stops when a batch comes back unchanged (none of it moved): the next tick tries again.
+        // Stops when a batch comes back unchanged (none of it moved): the next tick tries again. An account that
+        // fails to activate stays behind (and keeps the old key) without stopping the rotation that follows.
         while (await emails.LegacyAccountsAsync(256) is { Count: > 0 } ids && !ids.SequenceEqual(previous))
         {
-            await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IAccountGrain>(id).Describe()));
+            var failed = (await Task.WhenAll(ids.Select(ActivateAsync))).Count(ok => !ok);
+            if (failed > 0) LogLegacyStuck(log, failed);
             previous = ids;
+        }
+
+        async Task<bool> ActivateAsync(Guid id)
+        {
+            try { await GrainFactory.GetGrain<IAccountGrain>(id).Describe(); return true; }
+            catch (Exception e) when (e is not OperationCanceledException) { return false; }
         }
     }
 
@@ -126,6 +134,9 @@ internal sealed partial class RetentionGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "retention: cleared {Count} grain states that deletions had left with ciphertext (their second step was interrupted; the data keys were already gone)")]
     private static partial void LogSwept(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "retention: {Count} accounts still found through the pre-epoch email key failed to activate, so their rows were not moved (the old key stays until they are)")]
+    private static partial void LogLegacyStuck(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "retention: the grain state of {Count} deletions could not be checked (unreadable row or storage error); tried again next tick")]
     private static partial void LogSweepFailed(ILogger logger, int count);

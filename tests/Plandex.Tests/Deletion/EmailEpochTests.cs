@@ -160,6 +160,37 @@ public sealed class EmailEpochTests
         await Assert.ThrowsAsync<InvalidRequestException>(() => anon.SignUpAsync(new SignUpRequest(bEmail, "Bo 3")));
     }
 
+    [Fact]
+    public async Task A_pre_epoch_account_that_cannot_activate_stays_behind_without_stopping_the_tick()
+    {
+        var clock = new FakeTimeProvider(Start);
+        await using var db = await TestDatabase.CreateAsync();
+        var email = $"c{Guid.NewGuid():N}@example.com";
+        SignInResult c;
+        await using (var first = await InProcessSilo.StartAsync(db, clock))
+        {
+            await using var anonymous = await first.ConnectAsync();
+            c = await anonymous.SignUpAsync(new SignUpRequest(email, "Cy"));
+        }
+        // C as the first design stored it, and its wrapped data key damaged: its grain can no longer activate.
+        var legacyKey = RandomNumberGenerator.GetBytes(32);
+        var legacyPath = Path.Combine(db.KeyDirectory, "email-lookup.key");
+        await File.WriteAllBytesAsync(legacyPath, legacyKey);
+        await ExecAsync(db, $"DELETE FROM plandex_email_lookup WHERE account_id = '{c.AccountId}'; DELETE FROM plandex_email_index WHERE account_id = '{c.AccountId}'");
+        await ExecAsync(db, $"INSERT INTO plandex_email_index_legacy (email_hash, account_id) VALUES ('\\x{Hex(HMACSHA256.HashData(legacyKey, Encoding.UTF8.GetBytes(email)))}', '{c.AccountId}')");
+        await ExecAsync(db, $"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{c.AccountId}'");
+
+        await using var silo = await InProcessSilo.StartAsync(db, clock);
+        clock.Advance(TimeSpan.FromDays(1));
+        // Before the change, the failed activation failed the whole tick: nothing was rotated, every day.
+        await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= 1, TimeSpan.FromSeconds(30),
+            () => "the tick was not recorded:\n" + string.Join('\n', silo.Lines.TakeLast(20)));
+        Assert.Contains(silo.Lines, l => l.StartsWith("Warning: ") && l.Contains("1 accounts still found through the pre-epoch email key failed to activate"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_email_index_legacy"));
+        Assert.True(File.Exists(legacyPath), "the pre-epoch key must stay while an account still needs it");
+        Assert.Equal(DataKeys.EpochFiles(db)[^1], (await DataKeys.ReadWrappedAsync(db, c.OrgId))!.Value.Epoch); // the rotation ran
+    }
+
     /// <summary>
     /// How many lookup values in <paramref name="data"/> match <paramref name="email"/> under any key that exists now
     /// (every epoch key file, and the pre-epoch key if it is there): what someone holding a copy of the data and the

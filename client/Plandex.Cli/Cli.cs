@@ -34,6 +34,20 @@ internal static class Cli
         catch (OperationCanceledException) { return Fail("cancelled"); }
         catch (TimeoutException) { return Fail($"the server at {server} did not answer in time"); }
         catch (SiloUnavailableException) { return Fail($"the server at {server} became unavailable"); }
+        catch (KeyDestroyedException e) { return Fail(e.Message); }
+        catch (OrleansException e) { return Fail(ServerFailure(e)); }
+    }
+
+    /// <summary>
+    /// One line for a failure inside the server. Orleans' own messages can carry the server's stack traces (a
+    /// storage failure during activation does), which are neither for users nor one line.
+    /// </summary>
+    private static string ServerFailure(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is System.Security.Cryptography.CryptographicException or KeyDestroyedException)
+                return "the server cannot read this data: it is damaged or its key is gone (its operator can see which in the silo's log)";
+        return "the server could not complete the request (its operator can see why in the silo's log)";
     }
 
     /// <summary>The session's current plan; a missing one is a one-line error.</summary>

@@ -10,6 +10,8 @@ internal sealed class OrgGrain(
     [PersistentState("org")] IPersistentState<OrgState> state,
     AccountStore store,
     DeletionStore deletions,
+    Plans.PlanStore plans,
+    StateSweeper sweeper,
     Envelope envelope,
     EmailLookup emails,
     IOptions<AccountsOptions> options,
@@ -145,7 +147,7 @@ internal sealed class OrgGrain(
         var receipts = new List<DeletionReceipt>();
         foreach (var chunk in doomed.Chunk(EraseParallelism))
         {
-            var erased = await Task.WhenAll(chunk.Select(id => GrainFactory.GetGrain<IPlanGrain>(id).Erase(accountId)));
+            var erased = await Task.WhenAll(chunk.Select(id => ErasePlanAsync(id, accountId)));
             receipts.AddRange(erased.OfType<DeletionReceipt>());
         }
         var gone = doomed.ToHashSet();
@@ -174,6 +176,36 @@ internal sealed class OrgGrain(
         DeactivateOnIdle();
         receipts.Add(receipt);
         return receipts;
+    }
+
+    /// <summary>
+    /// Erases a plan through its grain; a plan whose grain cannot activate because its stored data cannot be
+    /// decrypted (a damaged row or key, or a key already gone) is erased without it, so that one unreadable plan
+    /// never blocks an account's deletion. Only on that cause: any other failure (a timeout) may mean the grain is
+    /// alive and busy, and the deletion fails as before, to be retried.
+    /// </summary>
+    private async Task<DeletionReceipt?> ErasePlanAsync(Guid planId, Guid deletedBy)
+    {
+        try { return await GrainFactory.GetGrain<IPlanGrain>(planId).Erase(deletedBy); }
+        catch (Exception e) when (Unreadable(e))
+        {
+            DeletionReceipt? receipt = null;
+            if (!await deletions.HasReceiptAsync(planId))
+            {
+                receipt = deletions.NewReceipt("plan", planId, deletedBy);
+                await plans.DeletePlanData(planId, receipt, Id);
+            }
+            await sweeper.ClearIfContentAsync("plan", planId);
+            if (receipt is not null) await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
+            return receipt;
+        }
+
+        static bool Unreadable(Exception? e)
+        {
+            for (; e is not null; e = e.InnerException)
+                if (e is System.Security.Cryptography.CryptographicException or KeyDestroyedException) return true;
+            return false;
+        }
     }
 
     public async Task Create(string name, OrgMember owner)

@@ -44,6 +44,14 @@ public sealed class DeletionStore(NpgsqlDataSource db, KeyRing ring, TimeProvide
         ring.Forget(receipt.SubjectId);
     }
 
+    /// <summary>Whether a deletion of the subject has been recorded already.</summary>
+    public async Task<bool> HasReceiptAsync(Guid subjectId)
+    {
+        await using var cmd = db.CreateCommand("SELECT EXISTS (SELECT 1 FROM plandex_deletion_receipts WHERE subject_id = $1)");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = subjectId });
+        return (bool)(await cmd.ExecuteScalarAsync())!;
+    }
+
     public async Task<IReadOnlyList<DeletionReceipt>> ForOrgAsync(Guid orgId)
     {
         await using var cmd = db.CreateCommand(

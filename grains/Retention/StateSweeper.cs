@@ -66,7 +66,11 @@ public sealed class StateSweeper(NpgsqlDataSource db, IGrainStorage storage, IGr
         }
     }
 
-    private async Task<bool> ClearIfContentAsync(string kind, Guid id)
+    /// <summary>
+    /// Deletes the subject's grain-state row if it still holds content; true if it did. For a subject whose grain is
+    /// not active (a deleted one, or one that cannot activate): an active grain would see its ETag go stale.
+    /// </summary>
+    public async Task<bool> ClearIfContentAsync(string kind, Guid id)
     {
         var grainId = kind switch
         {

@@ -25,8 +25,27 @@ internal sealed class OneLineConsoleFormatter(IOptionsMonitor<OneLineConsoleForm
         var message = entry.Formatter?.Invoke(entry.State, entry.Exception) ?? "";
         var line = $"{DateTime.UtcNow:HH:mm:ss.fff} {Level(entry.LogLevel)} {entry.Category}: {message}";
         if (entry.Exception is { } e)
-            line += options.CurrentValue.StackTraces ? Environment.NewLine + e : $" ({e.GetType().Name}: {e.Message})";
+            line += options.CurrentValue.StackTraces ? Environment.NewLine + e : $" ({Causes(e)})";
         textWriter.WriteLine(Redactor.Redact(line));
+    }
+
+    /// <summary>
+    /// "Type: first line of message" for the exception and each inner one. Only first lines: Orleans puts whole
+    /// stack traces into some messages (a storage provider's failure during activation, for one).
+    /// </summary>
+    private static string Causes(Exception e)
+    {
+        var parts = new List<string>();
+        for (Exception? x = e; x is not null && parts.Count < 4; x = x.InnerException)
+            parts.Add($"{x.GetType().Name}: {FirstLine(x.Message)}");
+        return string.Join("; caused by ", parts);
+    }
+
+    private static string FirstLine(string message)
+    {
+        var text = message.TrimStart();
+        var end = text.IndexOfAny(['\r', '\n']);
+        return end < 0 ? text : text[..end].TrimEnd();
     }
 
     private static string Level(LogLevel l) => l switch

@@ -138,6 +138,43 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         Assert.DoesNotContain(secret, silo.Log);
     }
 
+    /// <summary>
+    /// A plan whose stored data cannot be read (its wrapped data key damaged): the CLI says so in one line, the
+    /// real silo logs it without a stack trace, and the account can still be deleted, that plan with it.
+    /// </summary>
+    [Fact]
+    public async Task A_plan_that_cannot_be_read_gives_one_line_errors_and_does_not_block_deleting_the_account()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var settings = new Dictionary<string, string> { ["Accounts:OpenSignUp"] = "true" };
+        Device device;
+        await using (var first = await SiloProcess.StartAsync(db, "cli-damaged-1", settings))
+        {
+            device = new Device(this, first, "damaged");
+            await device.Ok("sign-up", "--email", "dee@example.com", "--name", "Dee");
+            await device.Ok("new", "--name", "kept");
+            await device.Ok("new", "--name", "damaged");
+        }
+        var damaged = JsonDocument.Parse(File.ReadAllText(device.SessionPath)).RootElement.GetProperty("CurrentPlan").GetGuid();
+        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{damaged}'");
+
+        // A fresh silo process: nothing cached, so the damaged plan cannot be opened.
+        await using var second = await SiloProcess.StartAsync(db, "cli-damaged-2", settings);
+        device = device.On(second);
+        var line = await device.Fails("current");
+        Assert.Equal("plandex: the server cannot read this data: it is damaged or its key is gone (its operator can see which in the silo's log)", line);
+
+        var r = await device.Ok("delete-account", "--yes");
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_data_keys"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM orleansstorage WHERE graintypestring IN ('plan', 'account', 'org')"));
+        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_deletion_receipts"));
+
+        // The silo's own console log (default level) names the failure in one line per entry, with no stack trace.
+        Assert.Contains(second.Lines, l => l.Contains("AuthenticationTagMismatchException"));
+        Assert.DoesNotContain("   at ", second.Log);
+        Assert.DoesNotContain("Exc level", second.Log);
+    }
+
     private int _runs;
 
     private static string CodeIn(string stdout)
@@ -153,7 +190,10 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
     /// <summary>One device: its own config directory (not created yet: the CLI must create it 0700).</summary>
     private sealed class Device(CliAccountTests t, SiloProcess silo, string name)
     {
-        public string ConfigDir { get; } = Path.Combine(TestEnv.NewWorkDir("cli-" + name), "config");
+        public string ConfigDir { get; private init; } = Path.Combine(TestEnv.NewWorkDir("cli-" + name), "config");
+
+        /// <summary>The same device (config directory, session) talking to another silo of the cluster.</summary>
+        public Device On(SiloProcess other) => new(t, other, name) { ConfigDir = ConfigDir };
         public string SessionPath => Path.Combine(ConfigDir, "session.json");
 
         public string Token => JsonDocument.Parse(File.ReadAllText(SessionPath)).RootElement.GetProperty("Token").GetString()!;

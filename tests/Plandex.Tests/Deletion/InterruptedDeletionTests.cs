@@ -89,7 +89,7 @@ public sealed class InterruptedDeletionTests
     }
 
     /// <summary>Grain-state rows holding content: each row's identity, and an INSERT that would put it back whole.</summary>
-    private static async Task<Dictionary<string, string>> ContentRowsAsync(TestDatabase db)
+    internal static async Task<Dictionary<string, string>> ContentRowsAsync(TestDatabase db)
     {
         var rows = new Dictionary<string, string>();
         await using var conn = new Npgsql.NpgsqlConnection(db.AdminConnectionString);

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Time.Testing;
+using Plandex.GrainInterfaces;
+using Plandex.Tests.Infrastructure;
+
+namespace Plandex.Tests.Deletion;
+
+/// <summary>
+/// The right to erasure does not depend on every row being readable: an account whose plan can no longer be opened
+/// (its wrapped data key damaged, so the plan's grain cannot activate) is still deleted, that plan with it, and so is
+/// one whose grain-state row a lost second step left behind (its key already gone).
+/// </summary>
+public sealed class DamagedPlanDeletionTests
+{
+    private static readonly DateTimeOffset Start = new(2030, 3, 4, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Deleting_an_account_erases_a_plan_whose_key_is_damaged()
+    {
+        var clock = new FakeTimeProvider(Start);
+        await using var db = await TestDatabase.CreateAsync();
+        SignInResult owner;
+        Guid healthy, damaged, ghost;
+        await using (var first = await InProcessSilo.StartAsync(db, clock))
+        {
+            await using var anonymous = await first.ConnectAsync();
+            owner = await anonymous.SignUpAsync(new SignUpRequest($"d{Guid.NewGuid():N}@example.com", "Owner"));
+            await using var c = await first.ConnectAsync(owner.Token);
+            healthy = (await c.Org(owner.OrgId).CreatePlan("healthy")).PlanId;
+            damaged = (await c.Org(owner.OrgId).CreatePlan("damaged")).PlanId;
+            ghost = (await c.Org(owner.OrgId).CreatePlan("deleted, but its grain-state row and the org's list survived")).PlanId;
+            foreach (var plan in new[] { healthy, damaged, ghost })
+                await c.Plan(plan).LoadContext([new ContextUpload("notes.md", "notes of " + plan)]);
+            // The ghost's deletion loses its last steps: its state row comes back, and so does the org's state as it
+            // stood before (the plan still listed), as if the silo had died right after the deletion's transaction.
+            var before = await InterruptedDeletionTests.ContentRowsAsync(db);
+            await c.Plan(ghost).Delete();
+            var after = await InterruptedDeletionTests.ContentRowsAsync(db);
+            var orgRow = Assert.Single(before.Keys, k => k.StartsWith("org/"));
+            await db.ExecAsync($"DELETE FROM orleansstorage WHERE graintypestring = 'org'");
+            foreach (var row in before.Keys.Where(k => !after.ContainsKey(k) || k == orgRow)) await db.ExecAsync(before[row]);
+        }
+        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{damaged}'");
+
+        // A fresh silo: no key cached, so the damaged plan's grain cannot activate.
+        await using var silo = await InProcessSilo.StartAsync(db, clock);
+        await using var client = await silo.ConnectAsync(owner.Token);
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => client.Plan(damaged).Describe());
+        Console.WriteLine($"[measure] a damaged plan's call fails with {refused.GetType().Name}: {refused.Message}");
+
+        var receipts = await client.Account(owner.AccountId).DeleteAccount();
+        Assert.Equal(new[] { damaged, healthy, owner.OrgId, owner.AccountId }.Order(), receipts.Select(r => r.SubjectId).Order());
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM plandex_deletion_receipts WHERE subject_id = '{ghost}'")); // no second receipt
+        foreach (var table in new[] { "plandex_plan_messages", "plandex_context_items", "plandex_data_keys" })
+            Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM orleansstorage WHERE graintypestring NOT LIKE '%retention%'"));
+        // What the real silo logs of this, and what the CLI prints: CliAccountTests (real processes).
+    }
+}

@@ -40,8 +40,13 @@ internal static class PlanCommands
         var command = new Command("deletions", "list deletion receipts of the current org");
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
         {
+            var now = DateTimeOffset.UtcNow;
             foreach (var r in await c.Client.Org(c.RequireSession.OrgId).Deletions())
-                Console.WriteLine($"{r.Id}  {r.Kind} {r.SubjectId}  deleted {r.DeletedAt:u}  purge due {r.PurgeDue:u}{(r.PurgedAt is { } p ? $"  purged {p:u}" : "")}");
+            {
+                // Past due and not purged: copies in backups are still readable, so say so rather than look pending.
+                var status = r.PurgedAt is { } p ? $"  purged {p:u}" : r.PurgeDue < now ? "  PAST DUE: not purged yet" : "";
+                Console.WriteLine($"{r.Id}  {r.Kind} {r.SubjectId}  deleted {r.DeletedAt:u}  purge due {r.PurgeDue:u}{status}");
+            }
             return 0;
         }, ct));
         return command;

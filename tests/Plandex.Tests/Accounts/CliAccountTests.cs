@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Plandex.Tests.Deletion;
 using Plandex.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -173,6 +174,45 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         Assert.Contains(second.Lines, l => l.Contains("AuthenticationTagMismatchException"));
         Assert.DoesNotContain("   at ", second.Log);
         Assert.DoesNotContain("Exc level", second.Log);
+    }
+
+    /// <summary>
+    /// Promise 3 as a user sees it, in real time (2-second epochs, a 6-second window, a real silo process): a deleted
+    /// plan's receipt is marked purged once its epoch key is gone; while another account's damaged key holds the
+    /// epochs, a later deletion's receipt is shown past due and not purged, and the silo warns.
+    /// </summary>
+    [Fact]
+    public async Task Deletions_show_purged_receipts_and_one_held_past_its_due_time()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await SiloProcess.StartAsync(db, "cli-held", new Dictionary<string, string>
+        {
+            ["Accounts:OpenSignUp"] = "true",
+            ["Retention:EpochPeriod"] = "00:00:02",
+            ["Retention:Window"] = "00:00:06",
+            ["Reminders:MinimumPeriod"] = "00:00:01",
+        });
+        var owner = new Device(this, silo, "held-owner");
+        await owner.Ok("sign-up", "--email", "hal@example.com", "--name", "Hal");
+        await owner.Ok("new", "--name", "first");
+        await owner.Ok("delete-plan", "--yes");
+        await Poll.UntilAsync(async () => (await owner.Ok("deletions")).Stdout.Contains("  purged 2"), TimeSpan.FromSeconds(30), () => "never purged:\n" + silo.Log);
+
+        var other = new Device(this, silo, "held-other");
+        await other.Ok("sign-up", "--email", "oz@example.com", "--name", "Oz");
+        var otherId = JsonDocument.Parse(File.ReadAllText(other.SessionPath)).RootElement.GetProperty("AccountId").GetGuid();
+        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{otherId}'");
+        await owner.Ok("new", "--name", "second");
+        var deleted = (await owner.Ok("delete-plan", "--yes")).Stdout;
+        var receipt = Regex.Match(deleted, "receipt ([0-9a-f-]{36})").Groups[1].Value;
+        Assert.NotEqual("", receipt);
+
+        string Line(ProcessResult r) => r.Stdout.Split('\n').Single(l => l.StartsWith(receipt));
+        await Poll.UntilAsync(async () => Line(await owner.Ok("deletions")).Contains("PAST DUE: not purged yet"), TimeSpan.FromSeconds(30),
+            () => "the held receipt was never shown past due:\n" + silo.Log);
+        Assert.DoesNotContain("  purged 2", Line(await owner.Ok("deletions")));
+        Assert.Contains(silo.Lines, l => l.Contains("retention: epoch key") && l.Contains("is past the") && l.Contains(otherId.ToString()));
+        Assert.Contains(silo.Lines, l => l.Contains(" warn ") && l.Contains("could not be unwrapped"));
     }
 
     private int _runs;

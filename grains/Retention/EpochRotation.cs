@@ -59,6 +59,7 @@ public sealed class EpochRotation(KeyRing ring, DeletionStore deletions, EmailEp
         await emails.RetireLegacyKeyAsync(now);
         var purged = await deletions.MarkPurgedAsync(oldest, now);
         PlandexMetrics.KeysRewrapped.Add(rewrap.Rewrapped);
+        PlandexMetrics.RowsUnreadable.Add(rewrap.Unreadable.Count + fill.Unreadable.Count);
         PlandexMetrics.EpochsDestroyed.Add(destroyed.Count);
         PlandexMetrics.ReceiptsPurged.Add(purged);
         return new RotationResult(epoch, rewrap.Rewrapped, destroyed, purged, fill.Added, held, rewrap.Unreadable.Count, fill.Unreadable.Count);

@@ -27,6 +27,11 @@ public static class PlandexMetrics
     /// this grows, backups older than the window still decrypt. Alert on any increase.
     /// </summary>
     public static readonly Counter<long> EpochsHeld = Meter.CreateCounter<long>("plandex.retention.epochs_held");
+    /// <summary>
+    /// Data keys and sealed emails a rotation could not read (damaged rows, a missing epoch key): each will hold its
+    /// epoch past the window unless restored. The early warning, days before <see cref="EpochsHeld"/>.
+    /// </summary>
+    public static readonly Counter<long> RowsUnreadable = Meter.CreateCounter<long>("plandex.retention.rows_unreadable");
 
     static PlandexMetrics()
     {

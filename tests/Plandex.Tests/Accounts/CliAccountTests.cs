@@ -213,6 +213,17 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         Assert.DoesNotContain("  purged 2", Line(await owner.Ok("deletions")));
         Assert.Contains(silo.Lines, l => l.Contains("retention: epoch key") && l.Contains("is past the") && l.Contains(otherId.ToString()));
         Assert.Contains(silo.Lines, l => l.Contains(" warn ") && l.Contains("could not be unwrapped"));
+
+        // The alert rules ops get (k8s/alerts.yaml) name metrics this silo really exports, and both have counted.
+        var metrics = await silo.GetAsync("/metrics");
+        var named = Regex.Matches(File.ReadAllText(Path.Combine(TestEnv.RepoRoot, "k8s", "alerts.yaml")), @"\bplandex_[a-z_]+").Select(m => m.Value).Distinct().ToList();
+        Assert.Equal(2, named.Count);
+        foreach (var metric in named)
+        {
+            var sample = Regex.Match(metrics, $@"^{metric}(?:{{[^}}]*}})? (\S+)", RegexOptions.Multiline);
+            Assert.True(sample.Success, $"{metric} is not in /metrics");
+            Assert.True(double.Parse(sample.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 1, $"{metric} = {sample.Groups[1].Value}");
+        }
     }
 
     private int _runs;

@@ -36,6 +36,7 @@ internal static class Cli
         catch (SiloUnavailableException) { return Fail($"the server at {server} became unavailable"); }
         catch (KeyDestroyedException e) { return Fail(e.Message); }
         catch (OrleansException e) { return Fail(ServerFailure(e)); }
+        catch (System.Security.Cryptography.CryptographicException e) { return Fail(ServerFailure(e)); } // a grain read damaged data
     }
 
     /// <summary>

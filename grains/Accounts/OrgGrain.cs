@@ -118,7 +118,7 @@ internal sealed class OrgGrain(
     public async Task<IReadOnlyList<ActiveStream>> ActiveStreams()
     {
         RequireRole(OrgRole.Member);
-        var infos = await Task.WhenAll(state.State.Plans.Select(p => GrainFactory.GetGrain<IPlanGrain>(p.PlanId).Describe()));
+        var infos = (await Task.WhenAll(state.State.Plans.Select(p => DescribeIfReadableAsync(p.PlanId)))).OfType<PlanInfo>();
         return infos.Where(i => i.Status == PlanStatus.Streaming && i.ActiveStreamId is not null)
             .Select(i => new ActiveStream(i.PlanId, i.Name, i.ActiveStreamId!.Value, i.StreamStartedBy ?? i.OwnerId, i.StreamStartedAt ?? DateTimeOffset.MinValue))
             .ToList();
@@ -199,13 +199,6 @@ internal sealed class OrgGrain(
             if (receipt is not null) await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
             return receipt;
         }
-
-        static bool Unreadable(Exception? e)
-        {
-            for (; e is not null; e = e.InnerException)
-                if (e is System.Security.Cryptography.CryptographicException or KeyDestroyedException) return true;
-            return false;
-        }
     }
 
     public async Task Create(string name, OrgMember owner)
@@ -251,16 +244,37 @@ internal sealed class OrgGrain(
     private ValueTask<byte[]> SealName(Guid accountId, string name, bool create = false) =>
         envelope.Seal(DataSubject.Account(accountId), OrgNamePurpose, System.Text.Encoding.UTF8.GetBytes(name), create);
 
-    /// <summary>Names of the org's plans; a plan whose key is already gone (being deleted) is left out.</summary>
+    /// <summary>
+    /// Names of the org's plans; a plan whose key is already gone (being deleted) is left out, and one whose name
+    /// cannot be decrypted (a damaged row or key) is listed as unreadable, not cached (a restored row reads again),
+    /// so that one bad plan neither hides from its owner nor breaks the org's listing and plan creation.
+    /// </summary>
     private async Task<Dictionary<Guid, string>> PlanNamesAsync()
     {
+        var names = new Dictionary<Guid, string>(_names);
         foreach (var p in state.State.Plans)
         {
-            if (_names.ContainsKey(p.PlanId)) continue;
-            try { _names[p.PlanId] = await envelope.OpenText(DataSubject.Plan(p.PlanId), PlanNamePurpose, p.SealedName); }
+            if (names.ContainsKey(p.PlanId)) continue;
+            try { names[p.PlanId] = _names[p.PlanId] = await envelope.OpenText(DataSubject.Plan(p.PlanId), PlanNamePurpose, p.SealedName); }
             catch (KeyDestroyedException) { }
+            catch (System.Security.Cryptography.CryptographicException) { names[p.PlanId] = $"(unreadable plan {p.PlanId.ToString("N")[..8]})"; }
         }
-        return _names;
+        return names;
+    }
+
+    /// <summary>The plan's description, or null for a plan that cannot be read (see <see cref="Unreadable"/>).</summary>
+    private async Task<PlanInfo?> DescribeIfReadableAsync(Guid planId)
+    {
+        try { return await GrainFactory.GetGrain<IPlanGrain>(planId).Describe(); }
+        catch (Exception e) when (Unreadable(e)) { return null; }
+    }
+
+    /// <summary>A failure because stored data cannot be decrypted: damaged, or its key already gone.</summary>
+    private static bool Unreadable(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is System.Security.Cryptography.CryptographicException or KeyDestroyedException) return true;
+        return false;
     }
 
     private MemberEntry RequireRole(OrgRole least)

@@ -47,8 +47,17 @@ public sealed class DamagedPlanDeletionTests
         var refused = await Assert.ThrowsAnyAsync<Exception>(() => client.Plan(damaged).Describe());
         Console.WriteLine($"[measure] a damaged plan's call fails with {refused.GetType().Name}: {refused.Message}");
 
+        // The rest of the org keeps working: the listing shows the damaged plan as unreadable (and not the deleted
+        // one), plans can still be made, and the active-stream view skips what it cannot read.
+        var listed = await client.Org(owner.OrgId).Plans();
+        Assert.Equal(new[] { damaged, healthy }.Order(), listed.Select(p => p.PlanId).Order());
+        Assert.Equal($"(unreadable plan {damaged.ToString("N")[..8]})", listed.Single(p => p.PlanId == damaged).Name);
+        Assert.Equal("healthy", listed.Single(p => p.PlanId == healthy).Name);
+        var later = (await client.Org(owner.OrgId).CreatePlan("made after the damage")).PlanId;
+        Assert.Empty(await client.Org(owner.OrgId).ActiveStreams());
+
         var receipts = await client.Account(owner.AccountId).DeleteAccount();
-        Assert.Equal(new[] { damaged, healthy, owner.OrgId, owner.AccountId }.Order(), receipts.Select(r => r.SubjectId).Order());
+        Assert.Equal(new[] { damaged, healthy, later, owner.OrgId, owner.AccountId }.Order(), receipts.Select(r => r.SubjectId).Order());
         Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM plandex_deletion_receipts WHERE subject_id = '{ghost}'")); // no second receipt
         foreach (var table in new[] { "plandex_plan_messages", "plandex_context_items", "plandex_data_keys" })
             Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));

@@ -148,12 +148,15 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
     {
         await using var db = await TestDatabase.CreateAsync();
         var settings = new Dictionary<string, string> { ["Accounts:OpenSignUp"] = "true" };
+        var project = TestEnv.NewWorkDir("damaged-project");
+        await File.WriteAllTextAsync(Path.Combine(project, "notes.md"), "notes kept in the plan\n");
         Device device;
         await using (var first = await SiloProcess.StartAsync(db, "cli-damaged-1", settings))
         {
-            device = new Device(this, first, "damaged");
+            device = new Device(this, first, "damaged") { WorkingDirectory = project };
             await device.Ok("sign-up", "--email", "dee@example.com", "--name", "Dee");
             await device.Ok("new", "--name", "kept");
+            await device.Ok("load", "notes.md");
             await device.Ok("new", "--name", "damaged");
         }
         var damaged = JsonDocument.Parse(File.ReadAllText(device.SessionPath)).RootElement.GetProperty("CurrentPlan").GetGuid();
@@ -162,8 +165,13 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         // A fresh silo process: nothing cached, so the damaged plan cannot be opened.
         await using var second = await SiloProcess.StartAsync(db, "cli-damaged-2", settings);
         device = device.On(second);
-        var line = await device.Fails("current");
-        Assert.Equal("plandex: the server cannot read this data: it is damaged or its key is gone (its operator can see which in the silo's log)", line);
+        const string Unreadable = "plandex: the server cannot read this data: it is damaged or its key is gone (its operator can see which in the silo's log)";
+        Assert.Equal(Unreadable, await device.Fails("current"));       // the plan's grain cannot activate
+        Assert.Contains("(unreadable plan", (await device.Ok("plans")).Stdout); // the org works around it
+        // A readable plan with one damaged context item: the grain method itself meets the damage.
+        await device.Ok("cd", "kept");
+        await db.ExecAsync("UPDATE plandex_context_items SET body = set_byte(body, 20, get_byte(body, 20) # 1)");
+        Assert.Equal(Unreadable, await device.Fails("show", "notes.md"));
 
         var r = await device.Ok("delete-account", "--yes");
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_data_keys"));
@@ -244,7 +252,10 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         public string ConfigDir { get; private init; } = Path.Combine(TestEnv.NewWorkDir("cli-" + name), "config");
 
         /// <summary>The same device (config directory, session) talking to another silo of the cluster.</summary>
-        public Device On(SiloProcess other) => new(t, other, name) { ConfigDir = ConfigDir };
+        public Device On(SiloProcess other) => new(t, other, name) { ConfigDir = ConfigDir, WorkingDirectory = WorkingDirectory };
+
+        /// <summary>Where the CLI runs (a project directory, for context commands); the test's own by default.</summary>
+        public string? WorkingDirectory { get; init; }
         public string SessionPath => Path.Combine(ConfigDir, "session.json");
 
         public string Token => JsonDocument.Parse(File.ReadAllText(SessionPath)).RootElement.GetProperty("Token").GetString()!;
@@ -258,7 +269,7 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
                 ["PLANDEX_BOOTSTRAP_SECRET"] = "",
             };
             if (extraEnv is not null) foreach (var (k, v) in extraEnv) env[k] = v;
-            var r = await ProcessRunner.DotnetAsync(TestEnv.CliDll, [.. args, "--server", $"127.0.0.1:{silo.GatewayPort}"], env);
+            var r = await ProcessRunner.DotnetAsync(TestEnv.CliDll, [.. args, "--server", $"127.0.0.1:{silo.GatewayPort}"], env, WorkingDirectory);
             Interlocked.Increment(ref t._runs);
             t._output.WriteLine($"[{name}] plandex {string.Join(' ', args)} -> {r.ExitCode}\n{r.Stdout}{r.Stderr}");
             return r;

@@ -108,8 +108,15 @@ internal sealed class AccountGrain(
     private async Task<AccountInfo> InfoAsync()
     {
         var orgs = state.State.Orgs.ToList();
-        var names = await Task.WhenAll(orgs.Select(o => GrainFactory.GetGrain<IOrgGrain>(o.OrgId).Name()));
+        var names = await Task.WhenAll(orgs.Select(o => OrgNameAsync(o.OrgId)));
         return new(Id, state.State.Email, state.State.Name, orgs.Zip(names, (o, n) => new OrgMembership(o.OrgId, n, o.Role)).ToList());
+    }
+
+    /// <summary>An org's name; one whose state cannot be read is shown as such rather than failing the whole answer.</summary>
+    private async Task<string> OrgNameAsync(Guid orgId)
+    {
+        try { return await GrainFactory.GetGrain<IOrgGrain>(orgId).Name(); }
+        catch (Exception e) when (Encryption.UnreadableData.IsCause(e)) { return $"org {orgId.ToString("N")[..8]} (unreadable)"; }
     }
 
     // A session may act only on its own account, whatever key the client asked for.

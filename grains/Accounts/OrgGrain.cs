@@ -187,7 +187,7 @@ internal sealed class OrgGrain(
     private async Task<DeletionReceipt?> ErasePlanAsync(Guid planId, Guid deletedBy)
     {
         try { return await GrainFactory.GetGrain<IPlanGrain>(planId).Erase(deletedBy); }
-        catch (Exception e) when (Unreadable(e))
+        catch (Exception e) when (UnreadableData.IsCause(e))
         {
             DeletionReceipt? receipt = null;
             if (!await deletions.HasReceiptAsync(planId))
@@ -262,19 +262,11 @@ internal sealed class OrgGrain(
         return names;
     }
 
-    /// <summary>The plan's description, or null for a plan that cannot be read (see <see cref="Unreadable"/>).</summary>
+    /// <summary>The plan's description, or null for a plan that cannot be read (<see cref="UnreadableData"/>).</summary>
     private async Task<PlanInfo?> DescribeIfReadableAsync(Guid planId)
     {
         try { return await GrainFactory.GetGrain<IPlanGrain>(planId).Describe(); }
-        catch (Exception e) when (Unreadable(e)) { return null; }
-    }
-
-    /// <summary>A failure because stored data cannot be decrypted: damaged, or its key already gone.</summary>
-    private static bool Unreadable(Exception? e)
-    {
-        for (; e is not null; e = e.InnerException)
-            if (e is System.Security.Cryptography.CryptographicException or KeyDestroyedException) return true;
-        return false;
+        catch (Exception e) when (UnreadableData.IsCause(e)) { return null; }
     }
 
     private MemberEntry RequireRole(OrgRole least)

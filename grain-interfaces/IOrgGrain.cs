@@ -10,6 +10,12 @@ public interface IOrgGrain : IGrainWithGuidKey
     [ClientCallable] Task<IReadOnlyList<PlanSummary>> Plans();
     /// <summary>The org's plans that are streaming right now (<c>plandex ps</c>).</summary>
     [ClientCallable] Task<IReadOnlyList<ActiveStream>> ActiveStreams();
+    /// <summary>
+    /// Deletes a plan of this org that cannot be read (damaged data or key: its grain cannot activate, so
+    /// <see cref="IPlanGrain.Delete"/> cannot reach it). The same rule: its owner or an org owner/admin. Refused for
+    /// a plan that can be read.
+    /// </summary>
+    [ClientCallable] Task<DeletionReceipt> DeleteUnreadablePlan(Guid planId);
     /// <summary>Receipts of the org's deleted plans (<c>plandex deletions</c>).</summary>
     [ClientCallable] Task<IReadOnlyList<DeletionReceipt>> Deletions();
 

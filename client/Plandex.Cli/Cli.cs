@@ -43,12 +43,16 @@ internal static class Cli
     /// One line for a failure inside the server. Orleans' own messages can carry the server's stack traces (a
     /// storage failure during activation does), which are neither for users nor one line.
     /// </summary>
-    private static string ServerFailure(Exception e)
+    private static string ServerFailure(Exception e) => IsUnreadable(e)
+        ? "the server cannot read this data: it is damaged or its key is gone (its operator can see which in the silo's log)"
+        : "the server could not complete the request (its operator can see why in the silo's log)";
+
+    /// <summary>The server failed because stored data cannot be decrypted (Orleans wraps it when a grain cannot activate).</summary>
+    public static bool IsUnreadable(Exception? e)
     {
-        for (Exception? x = e; x is not null; x = x.InnerException)
-            if (x is System.Security.Cryptography.CryptographicException or KeyDestroyedException)
-                return "the server cannot read this data: it is damaged or its key is gone (its operator can see which in the silo's log)";
-        return "the server could not complete the request (its operator can see why in the silo's log)";
+        for (; e is not null; e = e.InnerException)
+            if (e is System.Security.Cryptography.CryptographicException or KeyDestroyedException) return true;
+        return false;
     }
 
     /// <summary>The session's current plan; a missing one is a one-line error.</summary>

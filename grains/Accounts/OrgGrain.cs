@@ -178,6 +178,22 @@ internal sealed class OrgGrain(
         return receipts;
     }
 
+    public async Task<DeletionReceipt> DeleteUnreadablePlan(Guid planId)
+    {
+        var caller = RequireRole(OrgRole.Member);
+        var entry = state.State.Plans.FirstOrDefault(p => p.PlanId == planId)
+            ?? throw new InvalidRequestException("no such plan in this org");
+        if (entry.OwnerId != caller.AccountId && caller.Role < OrgRole.Admin)
+            throw new AccessDeniedException("only the plan's owner or an org owner/admin can delete it");
+        if (await DescribeIfReadableAsync(planId) is not null)
+            throw new InvalidRequestException("that plan can be read: delete it with delete-plan");
+        // Null when an earlier deletion already wrote its receipt (only its grain-state row was left): that one stands.
+        var receipt = await ErasePlanAsync(planId, caller.AccountId)
+            ?? (await deletions.ForOrgAsync(Id)).First(r => r.SubjectId == planId);
+        await RemovePlan(planId);
+        return receipt;
+    }
+
     /// <summary>
     /// Erases a plan through its grain; a plan whose grain cannot activate because its stored data cannot be
     /// decrypted (a damaged row or key, or a key already gone) is erased without it, so that one unreadable plan

@@ -27,7 +27,13 @@ internal static class PlanCommands
                 Console.Write($"delete plan '{target.Name}' and everything in it? type its name to confirm: ");
                 if (Console.ReadLine()?.Trim() != target.Name) return Cli.Fail("not deleted");
             }
-            var receipt = await c.Client.Plan(target.PlanId).Delete();
+            DeletionReceipt receipt;
+            try { receipt = await c.Client.Plan(target.PlanId).Delete(); }
+            catch (Exception e) when (Cli.IsUnreadable(e))
+            {
+                // Its grain cannot activate: the org erases it without it (same rule: owner or org owner/admin).
+                receipt = await c.Client.Org(c.RequireSession.OrgId).DeleteUnreadablePlan(target.PlanId);
+            }
             if (c.RequireSession.CurrentPlan == target.PlanId) SessionFile.Save(c.RequireSession with { CurrentPlan = null });
             Console.WriteLine($"deleted plan {target.Name}; receipt {receipt.Id}, backups expire by {receipt.PurgeDue:u}");
             return 0;

@@ -172,6 +172,9 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         await device.Ok("cd", "kept");
         await db.ExecAsync("UPDATE plandex_context_items SET body = set_byte(body, 20, get_byte(body, 20) # 1)");
         Assert.Equal(Unreadable, await device.Fails("show", "notes.md"));
+        // delete-plan reaches the unreadable plan through its org.
+        Assert.Contains("deleted plan (unreadable plan", (await device.Ok("delete-plan", damaged.ToString(), "--yes")).Stdout);
+        Assert.DoesNotContain("(unreadable plan", (await device.Ok("plans")).Stdout);
 
         var r = await device.Ok("delete-account", "--yes");
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_data_keys"));

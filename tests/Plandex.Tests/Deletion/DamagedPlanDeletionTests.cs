@@ -66,6 +66,45 @@ public sealed class DamagedPlanDeletionTests
     }
 
     [Fact]
+    public async Task An_unreadable_plan_is_deleted_through_its_org_by_its_owner_or_an_admin_only()
+    {
+        var clock = new FakeTimeProvider(Start);
+        await using var db = await TestDatabase.CreateAsync();
+        SignInResult owner, member, stranger;
+        Guid damaged, readable;
+        await using (var first = await InProcessSilo.StartAsync(db, clock))
+        {
+            await using var anonymous = await first.ConnectAsync();
+            owner = await anonymous.SignUpAsync(new SignUpRequest($"p{Guid.NewGuid():N}@example.com", "Pia"));
+            stranger = await anonymous.SignUpAsync(new SignUpRequest($"s{Guid.NewGuid():N}@example.com", "Sam"));
+            await using var c = await first.ConnectAsync(owner.Token);
+            var memberEmail = $"m{Guid.NewGuid():N}@example.com";
+            var invite = await c.Org(owner.OrgId).Invite(memberEmail, OrgRole.Member);
+            member = await anonymous.SignUpAsync(new SignUpRequest(memberEmail, "Mo", invite.Code));
+            damaged = (await c.Org(owner.OrgId).CreatePlan("damaged")).PlanId;
+            readable = (await c.Org(owner.OrgId).CreatePlan("readable")).PlanId;
+            await c.Plan(damaged).LoadContext([new ContextUpload("notes.md", "notes")]);
+        }
+        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{damaged}'");
+
+        await using var silo = await InProcessSilo.StartAsync(db, clock);
+        await using var oc = await silo.ConnectAsync(owner.Token);
+        await using var mc = await silo.ConnectAsync(member.Token);
+        await using var sc = await silo.ConnectAsync(stranger.Token);
+        await Assert.ThrowsAsync<AccessDeniedException>(() => mc.Org(owner.OrgId).DeleteUnreadablePlan(damaged)); // not its owner, not admin
+        await Assert.ThrowsAsync<AccessDeniedException>(() => sc.Org(owner.OrgId).DeleteUnreadablePlan(damaged)); // not a member
+        await Assert.ThrowsAsync<InvalidRequestException>(() => oc.Org(owner.OrgId).DeleteUnreadablePlan(readable)); // use delete-plan
+        Assert.NotNull(await DataKeys.ReadWrappedAsync(db, damaged));
+
+        var receipt = await oc.Org(owner.OrgId).DeleteUnreadablePlan(damaged);
+        Assert.Equal((damaged, "plan"), (receipt.SubjectId, receipt.Kind));
+        Assert.Null(await DataKeys.ReadWrappedAsync(db, damaged));
+        Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM plandex_context_items WHERE plan_id = '{damaged}'"));
+        Assert.Equal(new[] { readable }, (await oc.Org(owner.OrgId).Plans()).Select(p => p.PlanId));
+        Assert.Equal("readable", (await oc.Plan(readable).Describe()).Name);
+    }
+
+    [Fact]
     public async Task An_org_that_cannot_be_read_shows_as_unreadable_and_blocks_its_owners_deletion_without_half_doing_it()
     {
         var clock = new FakeTimeProvider(Start);

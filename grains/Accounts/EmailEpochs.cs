@@ -32,6 +32,7 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
             await using (var read = db.CreateCommand("""
                 SELECT i.account_id, i.sealed_email FROM plandex_email_index i
                  WHERE NOT EXISTS (SELECT 1 FROM plandex_email_lookup l WHERE l.account_id = i.account_id AND l.epoch = $1)
+                   AND EXISTS (SELECT 1 FROM plandex_data_keys k WHERE k.subject_id = i.account_id)
                    AND i.account_id <> ALL($2)
                  LIMIT $3
                 """))
@@ -79,13 +80,15 @@ public sealed class EmailEpochs(NpgsqlDataSource db, Envelope envelope, EmailLoo
 
     /// <summary>
     /// Accounts that have no lookup row in an epoch after <paramref name="epoch"/> (how many, and one of them): they
-    /// would become unfindable if it were destroyed (a fill missed them), so the rotation keeps it.
+    /// would become unfindable if it were destroyed (a fill missed them), so the rotation keeps it. An account whose
+    /// data key is gone does not count: its email can never be opened again, so no fill can ever give it a row.
     /// </summary>
     public async Task<(long Count, Guid? First)> AccountsOnlyAtOrBeforeAsync(long epoch)
     {
         await using var cmd = db.CreateCommand("""
             SELECT count(*), min(i.account_id::text)::uuid FROM plandex_email_index i
              WHERE NOT EXISTS (SELECT 1 FROM plandex_email_lookup l WHERE l.account_id = i.account_id AND l.epoch > $1)
+               AND EXISTS (SELECT 1 FROM plandex_data_keys k WHERE k.subject_id = i.account_id)
             """);
         AccountStore.Bind(cmd, epoch);
         await using var r = await cmd.ExecuteReaderAsync();

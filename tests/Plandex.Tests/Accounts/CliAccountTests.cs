@@ -160,7 +160,7 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
             await device.Ok("new", "--name", "damaged");
         }
         var damaged = JsonDocument.Parse(File.ReadAllText(device.SessionPath)).RootElement.GetProperty("CurrentPlan").GetGuid();
-        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{damaged}'");
+        await DataKeys.DamageAsync(db, damaged);
 
         // A fresh silo process: nothing cached, so the damaged plan cannot be opened.
         await using var second = await SiloProcess.StartAsync(db, "cli-damaged-2", settings);
@@ -212,7 +212,7 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         var other = new Device(this, silo, "held-other");
         await other.Ok("sign-up", "--email", "oz@example.com", "--name", "Oz");
         var otherId = JsonDocument.Parse(File.ReadAllText(other.SessionPath)).RootElement.GetProperty("AccountId").GetGuid();
-        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{otherId}'");
+        await DataKeys.DamageAsync(db, otherId);
         await owner.Ok("new", "--name", "second");
         var deleted = (await owner.Ok("delete-plan", "--yes")).Stdout;
         var receipt = Regex.Match(deleted, "receipt ([0-9a-f-]{36})").Groups[1].Value;

@@ -39,7 +39,7 @@ public sealed class DamagedPlanDeletionTests
             await db.ExecAsync($"DELETE FROM orleansstorage WHERE graintypestring = 'org'");
             foreach (var row in before.Keys.Where(k => !after.ContainsKey(k) || k == orgRow)) await db.ExecAsync(before[row]);
         }
-        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{damaged}'");
+        await DataKeys.DamageAsync(db, damaged);
 
         // A fresh silo: no key cached, so the damaged plan's grain cannot activate.
         await using var silo = await InProcessSilo.StartAsync(db, clock);
@@ -85,7 +85,7 @@ public sealed class DamagedPlanDeletionTests
             readable = (await c.Org(owner.OrgId).CreatePlan("readable")).PlanId;
             await c.Plan(damaged).LoadContext([new ContextUpload("notes.md", "notes")]);
         }
-        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{damaged}'");
+        await DataKeys.DamageAsync(db, damaged);
 
         await using var silo = await InProcessSilo.StartAsync(db, clock);
         await using var oc = await silo.ConnectAsync(owner.Token);
@@ -117,7 +117,7 @@ public sealed class DamagedPlanDeletionTests
             await using var c = await first.ConnectAsync(owner.Token);
             await c.Org(owner.OrgId).CreatePlan("inside");
         }
-        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{owner.OrgId}'");
+        await DataKeys.DamageAsync(db, owner.OrgId);
 
         await using var silo = await InProcessSilo.StartAsync(db, clock);
         await using var client = await silo.ConnectAsync(owner.Token);

@@ -27,6 +27,10 @@ internal static class DataKeys
                 .Order().ToList()
             : [];
 
+    /// <summary>Flips one bit of the subject's wrapped data key: it no longer authenticates (a damaged row).</summary>
+    public static Task DamageAsync(TestDatabase db, Guid subject) =>
+        db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{subject}'");
+
     public static async Task<(long Epoch, byte[] Wrapped)?> ReadWrappedAsync(TestDatabase db, Guid subject)
     {
         await using var conn = new NpgsqlConnection(db.AdminConnectionString);

@@ -178,7 +178,7 @@ public sealed class EmailEpochTests
         await File.WriteAllBytesAsync(legacyPath, legacyKey);
         await ExecAsync(db, $"DELETE FROM plandex_email_lookup WHERE account_id = '{c.AccountId}'; DELETE FROM plandex_email_index WHERE account_id = '{c.AccountId}'");
         await ExecAsync(db, $"INSERT INTO plandex_email_index_legacy (email_hash, account_id) VALUES ('\\x{Hex(HMACSHA256.HashData(legacyKey, Encoding.UTF8.GetBytes(email)))}', '{c.AccountId}')");
-        await ExecAsync(db, $"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{c.AccountId}'");
+        await DataKeys.DamageAsync(db, c.AccountId);
 
         await using var silo = await InProcessSilo.StartAsync(db, clock);
         clock.Advance(TimeSpan.FromDays(1));

@@ -36,7 +36,7 @@ public sealed class HeldEpochTests
 
         // The rows as a backup holds them, then damaged in the live database (one flipped bit each).
         var goodWrapped = (await DataKeys.ReadWrappedAsync(db, badKey.AccountId))!.Value.Wrapped;
-        await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = set_byte(wrapped, 40, get_byte(wrapped, 40) # 1) WHERE subject_id = '{badKey.AccountId}'");
+        await DataKeys.DamageAsync(db, badKey.AccountId);
         await db.ExecAsync($"UPDATE plandex_email_index SET sealed_email = set_byte(sealed_email, 20, get_byte(sealed_email, 20) # 1) WHERE account_id = '{badEmail.AccountId}'");
 
         long held = 0;

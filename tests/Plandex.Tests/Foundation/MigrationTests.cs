@@ -44,4 +44,27 @@ public sealed class MigrationTests
         var e = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => cmd.ExecuteNonQueryAsync());
         Assert.Equal("42501", e.SqlState); // insufficient_privilege
     }
+
+    // Ciphertext never compresses, so PostgreSQL's attempt (pglz over every value past ~2 KB) is wasted CPU on each
+    // sealed write (migration 0013). A compressible value shows whether the attempt is made: compressed ('pglz')
+    // under the default storage, stored as it is under EXTERNAL.
+    [Fact]
+    public async Task Sealed_columns_are_never_run_through_compression()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        const string big = "convert_to(repeat('compressible ', 8000), 'UTF8')"; // 104 KB of a repeated word
+        await db.ExecAsync($"""
+            INSERT INTO plandex_plan_messages (plan_id, seq, role, content, created_at) VALUES (gen_random_uuid(), 1, 'assistant', {big}, now());
+            INSERT INTO plandex_context_items (plan_id, path_key, meta, body, size, tokens, updated_at)
+                VALUES (gen_random_uuid(), '\x01', {big}, {big}, 1, 1, now());
+            INSERT INTO orleansstorage (grainidhash, grainidn0, grainidn1, graintypehash, graintypestring, serviceid, payloadbinary, modifiedon)
+                VALUES (1, 1, 1, 1, 'probe', 'probe', {big}, now());
+            """);
+        foreach (var (table, column) in new[] { ("plandex_plan_messages", "content"), ("plandex_context_items", "meta"),
+                     ("plandex_context_items", "body"), ("orleansstorage", "payloadbinary") })
+        {
+            Assert.Equal(104_000, await db.ScalarAsync<int>($"SELECT octet_length({column}) FROM {table}"));
+            Assert.Null(await db.ScalarAsync<string>($"SELECT pg_column_compression({column}) FROM {table}"));
+        }
+    }
 }

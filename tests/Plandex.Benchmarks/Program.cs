@@ -17,11 +17,14 @@ public static class Program
                 return RetentionBenchmark.Run(rest);
             case "reader":
                 return ReaderBenchmark.Run(rest);
+            case "machine":
+                return MachineCosts.Run(rest);
             default:
                 Console.Error.WriteLine("usage: Plandex.Benchmarks <benchmark> [options]");
                 Console.Error.WriteLine("  ignore [--files N] [--runs N] [--dir PATH]   LsFiles vs git ls-files --others --exclude-standard");
                 Console.Error.WriteLine("  retention [--keys N] [--plans N] [--no-build]   re-wrap N data keys; delete an account with N plans");
                 Console.Error.WriteLine("  reader [--events N] [--reps N]   the provider reader alone vs HttpClient, on one canned reply");
+                Console.Error.WriteLine("  machine   what a system call, a cross-process round trip and a fresh page cost here");
                 Console.Error.WriteLine("  streams [--streams N] [--max N] [--step N] [--quick] [--no-build]   full stream path vs the stub read directly");
                 return 2;
         }

@@ -100,6 +100,7 @@ internal static class StreamBenchmark
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
     {
         var command = "dotnet run -c Release --project tests/Plandex.Benchmarks -- streams " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
+        var machine = MachineCosts.Measure(); // before the silo, stub and PostgreSQL start, so they do not load it
         await h.StartAsync(o.Build, maxPoolSize: null, new Dictionary<string, string> // the silo's own pool size, as shipped
         {
             ["Logging:LogLevel:Default"] = "Warning",
@@ -118,7 +119,7 @@ internal static class StreamBenchmark
         }, ct);
         var direct = new DirectStubReader(h.StubBase, key, h.StubCertificate);
         var full = new FullPath(client, endpoint, key);
-        var report = new Report(o, command);
+        var report = new Report(o, command, machine);
 
         async Task<List<Guid>> Plans(int count, string model)
         {
@@ -524,7 +525,7 @@ internal static class StreamBenchmark
     }
 
     /// <summary>Collects the figures and prints the README table.</summary>
-    private sealed class Report(Options o, string command)
+    private sealed class Report(Options o, string command, MachineCosts.Result machine)
     {
         private readonly List<string> _rows = [];
         private readonly List<string> _concurrency = [];
@@ -594,7 +595,8 @@ internal static class StreamBenchmark
             sb.AppendLine($"Machine: {Environment.ProcessorCount} cores ({cpu}), {memKb / 1048576.0:N1} GiB RAM, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; "
                 + "one silo (Release, workstation GC), provider stub (own process), PostgreSQL and the load driver all on this machine. "
                 + (o.Tls ? "The stub serves HTTPS (`--tls`: a self-signed certificate; the silo trusts it through its own OpenSSL binding, the direct reader through SslStream). " : "")
-                + $"Load average (1/5/15 min) is given before → after each measurement; final: {StreamHarness.LoadAverage()}.");
+                + $"Load average (1/5/15 min) is given before → after each measurement; final: {StreamHarness.LoadAverage()}. "
+                + $"Before the run, {machine} (`-- machine`).");
             sb.AppendLine();
             sb.AppendLine($"Command: `{command}`");
             sb.AppendLine();

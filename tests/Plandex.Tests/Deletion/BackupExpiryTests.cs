@@ -59,7 +59,7 @@ public sealed class BackupExpiryTests
         {
             if (day > 0)
             {
-                clock.Advance(TimeSpan.FromDays(1));
+                await silo.AdvanceAsync(TimeSpan.FromDays(1));
                 // One epoch tick per day, run by the durable reminder (not by the test).
                 await Poll.UntilAsync(async () => await EpochTicksAsync(db) >= day, TimeSpan.FromSeconds(30),
                     () => $"day {day}: the retention reminder did not tick; silo log:\n{string.Join('\n', silo.Lines.TakeLast(30))}");

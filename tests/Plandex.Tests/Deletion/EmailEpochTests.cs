@@ -50,7 +50,7 @@ public sealed class EmailEpochTests
         var report = new List<string>();
         for (var day = 1; day <= 7; day++)
         {
-            clock.Advance(TimeSpan.FromDays(1));
+            await silo.AdvanceAsync(TimeSpan.FromDays(1));
             await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= day, TimeSpan.FromSeconds(30),
                 () => $"day {day}: the retention reminder did not tick; silo log:\n{string.Join('\n', silo.Lines.TakeLast(30))}");
             var (deleted, invited) = (Testable(db, dump, xEmail), Testable(db, dump, invitee));
@@ -88,7 +88,7 @@ public sealed class EmailEpochTests
         await using var ac = await silo.ConnectAsync(a.Token);
         for (var day = 1; day <= 8; day++)
         {
-            clock.Advance(TimeSpan.FromDays(1));
+            await silo.AdvanceAsync(TimeSpan.FromDays(1));
             await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= day, TimeSpan.FromSeconds(30),
                 () => $"day {day}: the retention reminder did not tick");
         }
@@ -145,7 +145,7 @@ public sealed class EmailEpochTests
         Assert.True(File.Exists(legacyPath));
 
         // The next epoch tick moves B (nobody used it) and then destroys the old key with the last row that needed it.
-        clock.Advance(TimeSpan.FromDays(1));
+        await silo.AdvanceAsync(TimeSpan.FromDays(1));
         await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= 1, TimeSpan.FromSeconds(30), () => "the retention reminder did not tick");
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_email_index_legacy"));
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_invites WHERE epoch IS NULL"));
@@ -181,7 +181,7 @@ public sealed class EmailEpochTests
         await DataKeys.DamageAsync(db, c.AccountId);
 
         await using var silo = await InProcessSilo.StartAsync(db, clock);
-        clock.Advance(TimeSpan.FromDays(1));
+        await silo.AdvanceAsync(TimeSpan.FromDays(1));
         // Before the change, the failed activation failed the whole tick: nothing was rotated, every day.
         await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= 1, TimeSpan.FromSeconds(30),
             () => "the tick was not recorded:\n" + string.Join('\n', silo.Lines.TakeLast(20)));

@@ -50,7 +50,7 @@ public sealed class HeldEpochTests
 
         for (var day = 1; day <= 7; day++)
         {
-            clock.Advance(TimeSpan.FromDays(1));
+            await silo.AdvanceAsync(TimeSpan.FromDays(1));
             // Before the change, the first damaged row failed the whole tick: no tick was ever recorded again.
             await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= day, TimeSpan.FromSeconds(30),
                 () => $"day {day}: no epoch tick recorded; silo log:\n{string.Join('\n', silo.Lines.TakeLast(30))}");
@@ -83,7 +83,7 @@ public sealed class HeldEpochTests
         await db.ExecAsync($"UPDATE plandex_data_keys SET wrapped = '\\x{Convert.ToHexString(goodWrapped)}' WHERE subject_id = '{badKey.AccountId}'");
         await db.ExecAsync($"DELETE FROM plandex_data_keys WHERE subject_id = '{badEmail.AccountId}'");
         var warningsBefore = silo.Lines.Count(l => l.StartsWith("Warning: ") && l.Contains("retention"));
-        clock.Advance(TimeSpan.FromDays(1));
+        await silo.AdvanceAsync(TimeSpan.FromDays(1));
         await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= 8, TimeSpan.FromSeconds(30), () => "day 8: no tick");
         var now = clock.GetUtcNow();
         var epochs = DataKeys.EpochFiles(db);

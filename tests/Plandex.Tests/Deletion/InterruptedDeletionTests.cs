@@ -42,7 +42,7 @@ public sealed class InterruptedDeletionTests
         Assert.Single(lostLate);
         var liveBefore = await ContentRowsAsync(db);
 
-        clock.SetUtcNow(new DateTimeOffset(Start.Date.AddDays(1).AddMinutes(2), TimeSpan.Zero));
+        await silo.SetNowAsync(new DateTimeOffset(Start.Date.AddDays(1).AddMinutes(2), TimeSpan.Zero));
         await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= 1, TimeSpan.FromSeconds(30), () => "no tick:\n" + string.Join('\n', silo.Lines.TakeLast(20)));
         var after = await ContentRowsAsync(db);
         Assert.Empty(after.Keys.Intersect(lost.Keys));                 // swept
@@ -52,7 +52,7 @@ public sealed class InterruptedDeletionTests
         Assert.Contains(silo.Lines, l => l.StartsWith("Warning: ") && l.Contains("cleared 3 grain states"));
         Assert.Contains(silo.Lines, l => l.StartsWith("Warning: ") && l.Contains("the grain state of 1 deletions could not be checked"));
 
-        clock.Advance(TimeSpan.FromDays(1));
+        await silo.AdvanceAsync(TimeSpan.FromDays(1));
         await Poll.UntilAsync(async () => await BackupExpiryTests.EpochTicksAsync(db) >= 2, TimeSpan.FromSeconds(30), () => "no second tick");
         Assert.Empty((await ContentRowsAsync(db)).Keys.Intersect(lostLate.Keys));
         Assert.Contains(silo.Lines, l => l.Contains("cleared 1 grain states"));

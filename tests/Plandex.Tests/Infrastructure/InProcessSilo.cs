@@ -9,6 +9,7 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Reminders;
 using Plandex.Client.Connection;
+using Plandex.Grains.Retention;
 using Plandex.Silo.Configuration;
 using Plandex.Silo.Hosting;
 
@@ -40,11 +41,13 @@ public sealed class InProcessSilo : IAsyncDisposable
     private readonly IHost _host;
     private readonly NpgsqlDataSource _db;
     private readonly LineCollector _log;
+    private readonly ReminderWatch _reminders;
 
-    private InProcessSilo(IHost host, NpgsqlDataSource db, int gatewayPort, FakeTimeProvider clock, LineCollector log, string clusterId)
+    private InProcessSilo(IHost host, NpgsqlDataSource db, int gatewayPort, FakeTimeProvider clock, LineCollector log, string clusterId, ReminderWatch reminders)
     {
         _host = host;
         _db = db;
+        _reminders = reminders;
         GatewayPort = gatewayPort;
         Clock = clock;
         _log = log;
@@ -58,6 +61,32 @@ public sealed class InProcessSilo : IAsyncDisposable
     public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
     /// <summary>Log lines (Information and up; Plandex at Debug), "category: message".</summary>
     public IReadOnlyList<string> Lines => _log.Lines.ToList();
+
+    /// <summary>How many ticks of the retention epoch reminder this silo has delivered and seen completed.</summary>
+    public int EpochTicksDelivered => _reminders.Completed(RetentionGrain.EpochReminder);
+
+    /// <summary>
+    /// Moves the clock on by <paramref name="by"/> once the retention epoch reminder is armed on this silo (see
+    /// <see cref="ReminderWatch"/>): a tick the move passes is then delivered, not skipped. Single-silo tests only.
+    /// </summary>
+    public async Task AdvanceAsync(TimeSpan by)
+    {
+        await _reminders.ArmedAsync(RetentionGrain.EpochReminder, ArmWait);
+        Clock.Advance(by);
+    }
+
+    /// <summary>Sets the clock to <paramref name="at"/> once the epoch reminder is armed here (as <see cref="AdvanceAsync"/>).</summary>
+    public async Task SetNowAsync(DateTimeOffset at)
+    {
+        await _reminders.ArmedAsync(RetentionGrain.EpochReminder, ArmWait);
+        Clock.SetUtcNow(at);
+    }
+
+    /// <summary>Waits until this silo has delivered <paramref name="count"/> epoch ticks in all.</summary>
+    public Task EpochTicksDeliveredAsync(int count) => _reminders.CompletedAsync(RetentionGrain.EpochReminder, count, ArmWait);
+
+    // The reminder table's first read at start, or a tick's own work, under a loaded 2-core CI machine.
+    private static readonly TimeSpan ArmWait = TimeSpan.FromSeconds(30);
 
     public static async Task<InProcessSilo> StartAsync(TestDatabase db, FakeTimeProvider clock,
         IReadOnlyDictionary<string, string>? settings = null, string clusterId = "inproc", Action<ISiloBuilder>? extra = null)
@@ -111,14 +140,17 @@ public sealed class InProcessSilo : IAsyncDisposable
         builder.Services.AddKeyedSingleton<TimeProvider>(ReminderTimeProviderNames.Reminders, clock);
 
         var host = builder.Build();
+        // Subscribed before the start, so the first arming (at the reminder table's first read) is seen.
+        var reminders = new ReminderWatch(siloPort);
         try { await host.StartAsync(); }
         catch
         {
+            reminders.Dispose();
             host.Dispose();
             await dataSource.DisposeAsync();
             throw;
         }
-        return new InProcessSilo(host, dataSource, gateway, clock, log, clusterId);
+        return new InProcessSilo(host, dataSource, gateway, clock, log, clusterId, reminders);
     }
 
     public Task<PlandexClient> ConnectAsync(string? token = null) =>
@@ -133,6 +165,7 @@ public sealed class InProcessSilo : IAsyncDisposable
     {
         try { await _host.StopAsync(TimeSpan.FromSeconds(10)); } catch (Exception) { /* best effort in teardown */ }
         _host.Dispose();
+        _reminders.Dispose();
         await _db.DisposeAsync();
     }
 

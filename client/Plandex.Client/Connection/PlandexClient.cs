@@ -27,6 +27,9 @@ public sealed class PlandexClient : IAsyncDisposable
     public static async Task<PlandexClient> ConnectAsync(PlandexClientOptions options, CancellationToken ct = default)
     {
         var tls = options.Tls.AppliesTo(options.Server);
+        // Why the gateway's certificate was refused, the first time. Orleans retries a refused gateway until the
+        // connect times out, which cannot help when there is only one: then the reason ends the connect at once.
+        var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(new SessionTokenFilter.Holder(options.SessionToken));
@@ -37,18 +40,27 @@ public sealed class PlandexClient : IAsyncDisposable
             c.Configure<MessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
             c.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             c.AddOutgoingGrainCallFilter<SessionTokenFilter>();
-            if (tls) options.Tls.Configure(c, options.Server);
+            if (tls) options.Tls.Configure(c, options.Server, why => refused.TrySetResult(why));
         });
         var host = builder.Build();
+        string? refusal = null;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(8));
-            await host.StartAsync(timeout.Token);
+            var started = host.StartAsync(timeout.Token);
+            if (options.Server.Gateways.Count == 1 && await Task.WhenAny(started, refused.Task) != started)
+            {
+                refusal = await refused.Task;
+                await timeout.CancelAsync();
+            }
+            await started;
         }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested || refusal is not null)
         {
             host.Dispose();
+            if (refusal is not null)
+                throw new ServerUnreachableException($"will not connect to the Plandex server at {options.Server} over TLS: {refusal}");
             throw new ServerUnreachableException(tls
                 ? $"cannot reach the Plandex server at {options.Server} over TLS (is it up, and does its certificate name that host and chain to your system's roots or to {ServerTls.CaFileVariable}?)"
                 : $"cannot reach the Plandex server at {options.Server} (without TLS; {ServerTls.ModeVariable}=on if it has a certificate)", e);

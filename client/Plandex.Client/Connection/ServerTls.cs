@@ -40,7 +40,11 @@ public sealed record ServerTls(TlsMode Mode = TlsMode.Auto, string? CaFile = nul
     public bool AppliesTo(ServerAddress server) =>
         Mode == TlsMode.On || (Mode == TlsMode.Auto && !server.Gateways.All(g => IPAddress.IsLoopback(g.Address)));
 
-    internal void Configure(Orleans.Hosting.IClientBuilder client, ServerAddress server)
+    /// <summary>
+    /// Turns TLS on for <paramref name="client"/>; each certificate it refuses is reported to <paramref name="refused"/>
+    /// with the reason, in words a user can act on.
+    /// </summary>
+    internal void Configure(Orleans.Hosting.IClientBuilder client, ServerAddress server, Action<string> refused)
     {
         var trusted = CaFile is null ? null : LoadTrust(CaFile);
         client.UseTls(o =>
@@ -49,20 +53,30 @@ public sealed record ServerTls(TlsMode Mode = TlsMode.Auto, string? CaFile = nul
             o.ClientCertificateMode = RemoteCertificateMode.NoCertificate; // the session token authenticates, per call
             o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
             o.OnAuthenticateAsClient = (connection, ssl) => ssl.TargetHost = server.HostOf(connection.RemoteEndPoint);
-            o.RemoteCertificateValidation = (presented, _, errors) => Trusted(presented, errors, trusted);
+            o.RemoteCertificateValidation = (presented, _, errors) =>
+            {
+                if (Refusal(presented, errors, trusted) is not { } why) return true;
+                refused(why);
+                return false;
+            };
         });
     }
 
-    internal static bool Trusted(X509Certificate2 presented, SslPolicyErrors errors, X509Certificate2Collection? trusted)
+    /// <summary>Null when the certificate is trusted; otherwise why not (the certificate's subject is public).</summary>
+    private static string? Refusal(X509Certificate2? presented, SslPolicyErrors errors, X509Certificate2Collection? trusted)
     {
-        if ((errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0) return false;
-        if (trusted is null) return errors == SslPolicyErrors.None;
+        if (presented is null || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0) return "it presented no certificate";
+        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+            return $"its certificate ({presented.Subject}) does not name that host";
+        if (trusted is null)
+            return errors == SslPolicyErrors.None ? null
+                : $"its certificate ({presented.Subject}) does not chain to this system's trusted roots (set {CaFileVariable} to trust a server's own CA or certificate)";
         // Only the chain's verdict is replaced: against the given certificates instead of the system's roots.
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(presented);
+        return chain.Build(presented) ? null : $"its certificate ({presented.Subject}) does not chain to the certificates in {CaFileVariable}";
     }
 
     private static X509Certificate2Collection LoadTrust(string file)

@@ -59,6 +59,8 @@ public sealed class PlandexClient : IAsyncDisposable
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested || refusal is not null)
         {
             host.Dispose();
+            // With several gateways the connect ran its course; a refusal seen on the way is still the likeliest why.
+            refusal ??= refused.Task.IsCompletedSuccessfully ? refused.Task.Result : null;
             if (refusal is not null)
                 throw new ServerUnreachableException($"will not connect to the Plandex server at {options.Server} over TLS: {refusal}");
             throw new ServerUnreachableException(tls

@@ -78,6 +78,11 @@ public sealed class TransportTlsTests
         Assert.EndsWith($"over TLS: its certificate ({cert.Certificate.Subject}) does not chain to the certificates in PLANDEX_CA_FILE", otherCa.Message);
         var wrongName = await Assert.ThrowsAsync<ServerUnreachableException>(() => Connect(misnamed, new ServerTls(TlsMode.On, otherName.PemPath), "misnamed"));
         Assert.EndsWith($"over TLS: its certificate ({otherName.Certificate.Subject}) does not name that host", wrongName.Message);
+        // Two gateways: either might answer, so the client tries both to its limit, then names a refusal it met.
+        var both = new ServerAddress([silo.Gateway, misnamed.Gateway]);
+        var bothRefused = await Assert.ThrowsAsync<ServerUnreachableException>(() =>
+            PlandexClient.ConnectAsync(new PlandexClientOptions { Server = both, ClusterId = "test", Tls = new ServerTls(TlsMode.On) }));
+        Assert.StartsWith($"will not connect to the Plandex server at {both} over TLS: its certificate ({cert.Certificate.Subject}) does not ", bothRefused.Message);
         var plaintext = await Assert.ThrowsAsync<ServerUnreachableException>(() => Connect(silo, new ServerTls(TlsMode.Off)));
         Assert.Contains("without TLS", plaintext.Message);
         Assert.False(silo.HasExited);

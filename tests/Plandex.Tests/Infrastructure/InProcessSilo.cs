@@ -62,9 +62,6 @@ public sealed class InProcessSilo : IAsyncDisposable
     /// <summary>Log lines (Information and up; Plandex at Debug), "category: message".</summary>
     public IReadOnlyList<string> Lines => _log.Lines.ToList();
 
-    /// <summary>How many ticks of the retention epoch reminder this silo has delivered and seen completed.</summary>
-    public int EpochTicksDelivered => _reminders.Completed(RetentionGrain.EpochReminder);
-
     /// <summary>
     /// Moves the clock on by <paramref name="by"/> once the retention epoch reminder is armed on this silo (see
     /// <see cref="ReminderWatch"/>): a tick the move passes is then delivered, not skipped. Single-silo tests only.

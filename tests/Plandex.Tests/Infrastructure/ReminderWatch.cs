@@ -25,11 +25,6 @@ internal sealed class ReminderWatch : IObserver<ReminderEvents.ReminderEvent>, I
         _subscription = ReminderEvents.AllEvents.Subscribe(this);
     }
 
-    public int Completed(string reminder)
-    {
-        lock (_lock) return _reminders.GetValueOrDefault(reminder).Completed;
-    }
-
     /// <summary>Waits (real time) until <paramref name="reminder"/> is armed on this silo; fails naming it otherwise.</summary>
     public Task ArmedAsync(string reminder, TimeSpan within) =>
         UntilAsync(() => _reminders.GetValueOrDefault(reminder).Armed, within, $"reminder '{reminder}' was not armed on this silo");

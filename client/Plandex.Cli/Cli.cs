@@ -35,6 +35,8 @@ internal static class Cli
         catch (TimeoutException) { return Fail($"the server at {server} did not answer in time"); }
         catch (SiloUnavailableException) { return Fail($"the server at {server} became unavailable"); }
         catch (KeyDestroyedException e) { return Fail(e.Message); }
+        catch (UnreadableDataException e) { return Fail(e.Message); }          // a grain's stored state: names the grain
+        catch (DatabaseFailureException e) { return Fail(e.Message); } // the database failed a grain's state
         catch (OrleansException e) { return Fail(ServerFailure(e)); }
         catch (System.Security.Cryptography.CryptographicException e) { return Fail(ServerFailure(e)); } // a grain read damaged data
     }
@@ -51,7 +53,7 @@ internal static class Cli
     public static bool IsUnreadable(Exception? e)
     {
         for (; e is not null; e = e.InnerException)
-            if (e is System.Security.Cryptography.CryptographicException or KeyDestroyedException) return true;
+            if (e is UnreadableDataException or System.Security.Cryptography.CryptographicException or KeyDestroyedException) return true;
         return false;
     }
 

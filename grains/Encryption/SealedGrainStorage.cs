@@ -1,5 +1,10 @@
+using System.Data.Common;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using Orleans.Serialization;
 using Orleans.Storage;
+using Plandex.GrainInterfaces;
+using Plandex.Grains.Cluster;
 
 namespace Plandex.Grains.Encryption;
 
@@ -9,16 +14,38 @@ namespace Plandex.Grains.Encryption;
 /// serialized with Orleans' binary serializer, then sealed by <see cref="Envelope"/>; concurrency (ETags) and
 /// clearing are the inner storage's.
 /// </summary>
-public sealed class SealedGrainStorage(IGrainStorage inner, Envelope envelope, Serializer serializer) : IGrainStorage
+/// <remarks>
+/// Failures leave here as <see cref="UnreadableDataException"/> or <see cref="DatabaseFailureException"/>, each
+/// an <c>OrleansException</c> with a one-line message: Orleans wraps any other exception from a storage provider in a
+/// message holding the server's stack trace, and sends that text to the caller (a client-library user, when the
+/// failure stops a grain's activation). Their cause is logged here and not attached: Orleans sends an exception's
+/// inner exceptions to the caller too, and cannot serialize some (Npgsql's).
+/// </remarks>
+public sealed partial class SealedGrainStorage(IGrainStorage inner, Envelope envelope, Serializer serializer, ILogger<SealedGrainStorage> log) : IGrainStorage
 {
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var stored = new GrainState<SealedState>(new SealedState());
-        await inner.ReadStateAsync(stateName, grainId, stored);
+        await Database(grainId, "read", () => inner.ReadStateAsync(stateName, grainId, stored));
         grainState.ETag = stored.ETag;
         grainState.RecordExists = stored.RecordExists;
         if (stored.RecordExists && stored.State?.Blob is { Length: > 0 } blob)
-            grainState.State = serializer.Deserialize<T>(await envelope.Open(SubjectOf(stateName, grainId), "state:" + stateName, blob));
+        {
+            var subject = SubjectOf(stateName, grainId);
+            byte[] plain;
+            try { plain = await envelope.Open(subject, "state:" + stateName, blob); }
+            catch (KeyDestroyedException e)
+            {
+                LogUnreadable(log, e, Name(subject));
+                throw new UnreadableDataException($"{Name(subject)} cannot be read: its key was destroyed (it was deleted, or this row outlived the backup window)");
+            }
+            catch (CryptographicException e)
+            {
+                LogUnreadable(log, e, Name(subject));
+                throw new UnreadableDataException($"{Name(subject)} cannot be read: its stored state or its data key is damaged (its operator can restore the row from a backup)");
+            }
+            grainState.State = serializer.Deserialize<T>(plain);
+        }
     }
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
@@ -31,7 +58,7 @@ public sealed class SealedGrainStorage(IGrainStorage inner, Envelope envelope, S
             // The first write of a grain's state creates its subject's data key; later writes need it to exist.
             State = new SealedState { Blob = await envelope.Seal(SubjectOf(stateName, grainId), "state:" + stateName, plain, create: !grainState.RecordExists) },
         };
-        await inner.WriteStateAsync(stateName, grainId, stored);
+        await Database(grainId, "written", () => inner.WriteStateAsync(stateName, grainId, stored));
         grainState.ETag = stored.ETag;
         grainState.RecordExists = stored.RecordExists;
     }
@@ -39,10 +66,24 @@ public sealed class SealedGrainStorage(IGrainStorage inner, Envelope envelope, S
     public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var stored = new GrainState<SealedState> { ETag = grainState.ETag, RecordExists = grainState.RecordExists };
-        await inner.ClearStateAsync(stateName, grainId, stored);
+        await Database(grainId, "cleared", () => inner.ClearStateAsync(stateName, grainId, stored));
         grainState.ETag = stored.ETag;
         grainState.RecordExists = stored.RecordExists;
     }
+
+    /// <summary>The inner storage's step, a database failure turned into one line for the caller (the cause logged).</summary>
+    private async Task Database(GrainId grainId, string done, Func<Task> step)
+    {
+        try { await step(); }
+        catch (DbException e) { throw DatabaseFailures.Failure(log, grainId, $"its state could not be {done}: the database failed", e); }
+    }
+
+    /// <summary>"plan 1a2b3c4d": short and free of anything secret.</summary>
+    private static string Name(DataSubject subject) => $"{subject.Kind} {subject.Id.ToString("N")[..8]}";
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Grain}: its state cannot be decrypted")]
+    private static partial void LogUnreadable(ILogger logger, Exception cause, string grain);
+
 
     /// <summary>Which data key a state belongs to: the grain's own (plan, account, org), by its Guid key.</summary>
     private static DataSubject SubjectOf(string stateName, GrainId grainId)

@@ -14,7 +14,7 @@ internal static class UnreadableData
     public static bool IsCause(Exception? e)
     {
         for (; e is not null; e = e.InnerException)
-            if (e is CryptographicException or KeyDestroyedException) return true;
+            if (e is UnreadableDataException or CryptographicException or KeyDestroyedException) return true;
         return false;
     }
 }

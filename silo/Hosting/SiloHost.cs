@@ -13,6 +13,7 @@ using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Plandex.Grains.Accounts;
+using Plandex.Grains.Cluster;
 using Plandex.Grains.Encryption;
 using Plandex.Grains.Plans;
 using Plandex.Grains.Providers;
@@ -146,13 +147,16 @@ internal static class SiloHost
         // "system": plain AdoNet, for state without content (the retention grain's timestamps).
         silo.AddAdoNetGrainStorage(SystemStorage, o => { o.Invariant = Invariant; o.ConnectionString = cs; });
         silo.Services.AddGrainStorage(ProviderConstants.DEFAULT_STORAGE_PROVIDER_NAME, (sp, _) => new SealedGrainStorage(
-            sp.GetRequiredKeyedService<IGrainStorage>(SystemStorage), sp.GetRequiredService<Envelope>(), sp.GetRequiredService<Serializer>()));
+            sp.GetRequiredKeyedService<IGrainStorage>(SystemStorage), sp.GetRequiredService<Envelope>(), sp.GetRequiredService<Serializer>(),
+            sp.GetRequiredService<ILogger<SealedGrainStorage>>()));
         // Retries a deletion's grain-state clear through the inner storage: the blob it checks for is ciphertext.
         silo.Services.AddSingleton(sp => new StateSweeper(sp.GetRequiredService<NpgsqlDataSource>(),
             sp.GetRequiredKeyedService<IGrainStorage>(SystemStorage), sp.GetRequiredService<IGrainFactory>()));
         silo.UseAdoNetReminderService(o => { o.Invariant = Invariant; o.ConnectionString = cs; });
         silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = settings.Reminders.MinimumPeriod);
         silo.AddStartupTask(RetentionScheduleStartup.RunAsync);
+        // Outermost: a database failure anywhere in a call, the session check included, reaches the caller as one line.
+        silo.AddIncomingGrainCallFilter<DatabaseFailures>();
         silo.AddIncomingGrainCallFilter<AuthorizationFilter>();
         silo.Services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<ClusterCallSeal>());
     }

@@ -166,12 +166,21 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         await using var second = await SiloProcess.StartAsync(db, "cli-damaged-2", settings);
         device = device.On(second);
         const string Unreadable = "plandex: the server cannot read this data: it is damaged or its key is gone (its operator can see which in the silo's log)";
-        Assert.Equal(Unreadable, await device.Fails("current"));       // the plan's grain cannot activate
+        Assert.Equal($"plandex: plan {damaged.ToString("N")[..8]} cannot be read: its stored state or its data key is damaged (its operator can restore the row from a backup)",
+            await device.Fails("current")); // the plan's grain cannot activate: the server names it
         Assert.Contains("(unreadable plan", (await device.Ok("plans")).Stdout); // the org works around it
         // A readable plan with one damaged context item: the grain method itself meets the damage.
         await device.Ok("cd", "kept");
         await db.ExecAsync("UPDATE plandex_context_items SET body = set_byte(body, 20, get_byte(body, 20) # 1)");
         Assert.Equal(Unreadable, await device.Fails("show", "notes.md"));
+        // The database refusing a write: one line naming the plan (Orleans' CodecNotFoundException reached the CLI before).
+        var kept = JsonDocument.Parse(File.ReadAllText(device.SessionPath)).RootElement.GetProperty("CurrentPlan").GetGuid();
+        await db.ExecAsync("""
+            CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+            CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON plandex_context_items FOR EACH ROW EXECUTE FUNCTION test_refuse();
+            """);
+        Assert.Equal($"plandex: plan {kept.ToString("N")[..8]}: the database failed (its operator can see why in the silo's log)", await device.Fails("load", "notes.md"));
+        await db.ExecAsync("DROP TRIGGER test_refuse ON plandex_context_items");
         // delete-plan reaches the unreadable plan through its org.
         Assert.Contains("deleted plan (unreadable plan", (await device.Ok("delete-plan", damaged.ToString(), "--yes")).Stdout);
         Assert.DoesNotContain("(unreadable plan", (await device.Ok("plans")).Stdout);
@@ -183,6 +192,7 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
 
         // The silo's own console log (default level) names the failure in one line per entry, with no stack trace.
         Assert.Contains(second.Lines, l => l.Contains("AuthenticationTagMismatchException"));
+        Assert.Contains(second.Lines, l => l.Contains("the database failed (PostgresException: P0001: refused by the test)"));
         Assert.DoesNotContain("   at ", second.Log);
         Assert.DoesNotContain("Exc level", second.Log);
     }

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Time.Testing;
+using Plandex.GrainInterfaces;
+using Plandex.Tests.Infrastructure;
+
+namespace Plandex.Tests.Foundation;
+
+/// <summary>
+/// A database failure reaches a client-library caller as one line naming the grain (<c>DatabaseFailures</c>), not as
+/// Orleans' serialization failure over Npgsql's exception, and leaves nothing half-made behind. (Unreadable state
+/// during activation: <c>DamagedPlanDeletionTests</c>.)
+/// </summary>
+public sealed class StorageFailureTests
+{
+    [Fact]
+    public async Task A_refused_state_write_gives_the_caller_one_line_and_the_org_lists_nothing_half_made()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow));
+        await using var anonymous = await silo.ConnectAsync();
+        var owner = await anonymous.SignUpAsync(new SignUpRequest($"s{Guid.NewGuid():N}@example.com", "Owner"));
+        await using var c = await silo.ConnectAsync(owner.Token);
+        await c.Org(owner.OrgId).CreatePlan("before");
+
+        await db.ExecAsync("""
+            CREATE FUNCTION test_refuse_state() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+            CREATE TRIGGER test_refuse_state BEFORE INSERT OR UPDATE ON orleansstorage FOR EACH ROW EXECUTE FUNCTION test_refuse_state();
+            """);
+        var refused = await Assert.ThrowsAsync<DatabaseFailureException>(() => c.Org(owner.OrgId).CreatePlan("refused"));
+        Console.WriteLine($"[measure] a refused state write reaches the caller as {refused.GetType().Name}: {refused.Message}");
+        Assert.Matches(@"^plan [0-9a-f]{8}: its state could not be written: the database failed \(its operator can see why in the silo's log\)$", refused.Message);
+
+        await db.ExecAsync("DROP TRIGGER test_refuse_state ON orleansstorage");
+        Assert.Equal(["before"], (await c.Org(owner.OrgId).Plans()).Select(p => p.Name));
+        Assert.Equal("after", (await c.Org(owner.OrgId).CreatePlan("after")).Name);
+    }
+
+    [Fact]
+    public async Task A_database_failure_inside_a_grain_method_gives_the_caller_one_line_naming_the_grain()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow));
+        await using var anonymous = await silo.ConnectAsync();
+        var owner = await anonymous.SignUpAsync(new SignUpRequest($"s{Guid.NewGuid():N}@example.com", "Owner"));
+        await using var c = await silo.ConnectAsync(owner.Token);
+        var plan = (await c.Org(owner.OrgId).CreatePlan("p")).PlanId;
+
+        await db.ExecAsync("""
+            CREATE FUNCTION test_refuse_context() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+            CREATE TRIGGER test_refuse_context BEFORE INSERT OR UPDATE ON plandex_context_items FOR EACH ROW EXECUTE FUNCTION test_refuse_context();
+            """);
+        // Before the filter: Orleans' CodecNotFoundException ("Could not find a codec for type Npgsql.PostgresException").
+        var refused = await Assert.ThrowsAsync<DatabaseFailureException>(() => c.Plan(plan).LoadContext([new ContextUpload("notes.md", "notes")]));
+        Assert.Equal($"plan {plan.ToString("N")[..8]}: the database failed (its operator can see why in the silo's log)", refused.Message);
+        await db.ExecAsync("DROP TRIGGER test_refuse_context ON plandex_context_items");
+        Assert.Empty(await c.Plan(plan).ContextItems());
+        Assert.Single(await c.Plan(plan).LoadContext([new ContextUpload("notes.md", "notes")]));
+    }
+}

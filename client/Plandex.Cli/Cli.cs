@@ -35,10 +35,14 @@ internal static class Cli
         catch (TimeoutException) { return Fail($"the server at {server} did not answer in time"); }
         catch (SiloUnavailableException) { return Fail($"the server at {server} became unavailable"); }
         catch (KeyDestroyedException e) { return Fail(e.Message); }
-        catch (UnreadableDataException e) { return Fail(e.Message); }          // a grain's stored state: names the grain
-        catch (DatabaseFailureException e) { return Fail(e.Message); } // the database failed a grain's state
+        catch (UnreadableDataException e) { return Fail(e.Message); }   // names the grain whose state cannot be read
+        catch (DatabaseFailureException e) { return Fail(e.Message); } // names the grain the database failed
         catch (OrleansException e) { return Fail(ServerFailure(e)); }
         catch (System.Security.Cryptography.CryptographicException e) { return Fail(ServerFailure(e)); } // a grain read damaged data
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Fail(e.Message); } // local files, the connection
+        // Anything else is a fault no rule above knows: still one line and no stack trace, and only the type, since a
+        // message from outside this code could carry anything.
+        catch (Exception e) when (e is not OutOfMemoryException) { return Fail($"the command stopped on an unexpected error ({e.GetType().Name})"); }
     }
 
     /// <summary>

@@ -47,6 +47,7 @@ internal static class AccountCommands
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: false, async c =>
         {
             var secret = parse.GetValue(bootstrap) ?? Environment.GetEnvironmentVariable("PLANDEX_BOOTSTRAP_SECRET");
+            SessionFile.EnsureWritable();
             var result = await c.Client.SignUpAsync(new SignUpRequest(parse.GetValue(email)!, parse.GetValue(name)!, parse.GetValue(invite), secret));
             Save(c, result);
             Console.WriteLine($"signed up as {result.Email}");
@@ -62,6 +63,7 @@ internal static class AccountCommands
         var command = new Command("sign-in", "sign in on this device with a one-time code") { email, code };
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: false, async c =>
         {
+            SessionFile.EnsureWritable();
             var result = await c.Client.SignInWithCodeAsync(parse.GetValue(email)!, parse.GetValue(code)!);
             Save(c, result);
             Console.WriteLine($"signed in as {result.Email}");

@@ -22,17 +22,43 @@ public static class SessionFile
         catch (JsonException) { return null; }
     }
 
-    public static void Save(StoredSession session)
+    public static void Save(StoredSession session) => Keeping(() =>
     {
-        var dir = Directory;
-        if (OperatingSystem.IsWindows()) System.IO.Directory.CreateDirectory(dir);
-        else System.IO.Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var tmp = Path_ + ".tmp";
-        File.Delete(tmp);
+        using (var f = CreatePrivate(tmp)) JsonSerializer.Serialize(f, session);
+        File.Move(tmp, Path_, overwrite: true);
+    });
+
+    /// <summary>
+    /// Fails, as <see cref="Save"/> would, if the session cannot be kept here: checked before signing up or in, so a
+    /// directory the CLI cannot write does not leave an account made or a code spent with its token lost.
+    /// </summary>
+    public static void EnsureWritable() => Keeping(() =>
+    {
+        var probe = Path_ + ".probe";
+        using (CreatePrivate(probe)) { }
+        File.Delete(probe);
+    });
+
+    /// <summary>The directory (0700) and a new file at <paramref name="path"/> (0600 from creation), open for writing.</summary>
+    private static FileStream CreatePrivate(string path)
+    {
+        if (OperatingSystem.IsWindows()) System.IO.Directory.CreateDirectory(Directory);
+        else System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.Delete(path);
         var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var f = new FileStream(tmp, create)) JsonSerializer.Serialize(f, session);
-        File.Move(tmp, Path_, overwrite: true);
+        return new FileStream(path, create);
+    }
+
+    /// <summary>A file-system failure as one line naming the directory (the token is never in it).</summary>
+    private static void Keeping(Action step)
+    {
+        try { step(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot keep the session in {Directory}: {e.Message}");
+        }
     }
 
     public static void Delete() => File.Delete(Path_);

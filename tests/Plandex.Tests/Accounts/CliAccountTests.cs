@@ -40,6 +40,13 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         Assert.Contains("signed up as member@example.com", r.Stdout);
         member.AssertSessionFileIsPrivate(notContaining: invite);
 
+        // A session that cannot be kept is found before the server is asked: nothing is made, one line says why.
+        var nowhere = new Device(this, silo, "nowhere");
+        var unkept = await nowhere.Fails(new Dictionary<string, string> { ["PLANDEX_CONFIG_DIR"] = "/dev/null/plandex" },
+            "sign-up", "--email", "nowhere@example.com", "--name", "No Where");
+        Assert.StartsWith("plandex: cannot keep the session in /dev/null/plandex: ", unkept);
+        await nowhere.Ok("sign-up", "--email", "nowhere@example.com", "--name", "No Where"); // the email was not taken
+
         // The invite is single use.
         var again = new Device(this, silo, "again");
         await again.Fails("sign-up", "--email", "member@example.com", "--name", "Mia Again", "--invite", invite);

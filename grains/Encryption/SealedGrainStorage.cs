@@ -23,55 +23,60 @@ namespace Plandex.Grains.Encryption;
 /// </remarks>
 public sealed partial class SealedGrainStorage(IGrainStorage inner, Envelope envelope, Serializer serializer, ILogger<SealedGrainStorage> log) : IGrainStorage
 {
-    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        var stored = new GrainState<SealedState>(new SealedState());
-        await Database(grainId, "read", () => inner.ReadStateAsync(stateName, grainId, stored));
-        grainState.ETag = stored.ETag;
-        grainState.RecordExists = stored.RecordExists;
-        if (stored.RecordExists && stored.State?.Blob is { Length: > 0 } blob)
+    // Each step runs whole inside Database(): the data key's own reads and writes (KeyRing) reach PostgreSQL too.
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        Database(grainId, "read", async () =>
         {
-            var subject = SubjectOf(stateName, grainId);
-            byte[] plain;
-            try { plain = await envelope.Open(subject, "state:" + stateName, blob); }
-            catch (KeyDestroyedException e)
+            var stored = new GrainState<SealedState>(new SealedState());
+            await inner.ReadStateAsync(stateName, grainId, stored);
+            grainState.ETag = stored.ETag;
+            grainState.RecordExists = stored.RecordExists;
+            if (stored.RecordExists && stored.State?.Blob is { Length: > 0 } blob)
+                grainState.State = serializer.Deserialize<T>(await Open(SubjectOf(stateName, grainId), stateName, blob));
+        });
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        Database(grainId, "written", async () =>
+        {
+            var plain = serializer.SerializeToArray(grainState.State);
+            var stored = new GrainState<SealedState>
             {
-                LogUnreadable(log, e, Name(subject));
-                throw new UnreadableDataException($"{Name(subject)} cannot be read: its key was destroyed (it was deleted, or this row outlived the backup window)");
-            }
-            catch (CryptographicException e)
-            {
-                LogUnreadable(log, e, Name(subject));
-                throw new UnreadableDataException($"{Name(subject)} cannot be read: its stored state or its data key is damaged (its operator can restore the row from a backup)");
-            }
-            grainState.State = serializer.Deserialize<T>(plain);
+                ETag = grainState.ETag,
+                RecordExists = grainState.RecordExists,
+                // The first write of a grain's state creates its subject's data key; later writes need it to exist.
+                State = new SealedState { Blob = await envelope.Seal(SubjectOf(stateName, grainId), "state:" + stateName, plain, create: !grainState.RecordExists) },
+            };
+            await inner.WriteStateAsync(stateName, grainId, stored);
+            grainState.ETag = stored.ETag;
+            grainState.RecordExists = stored.RecordExists;
+        });
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        Database(grainId, "cleared", async () =>
+        {
+            var stored = new GrainState<SealedState> { ETag = grainState.ETag, RecordExists = grainState.RecordExists };
+            await inner.ClearStateAsync(stateName, grainId, stored);
+            grainState.ETag = stored.ETag;
+            grainState.RecordExists = stored.RecordExists;
+        });
+
+    /// <summary>The state's plaintext, or <see cref="UnreadableDataException"/> naming the grain (the cause logged).</summary>
+    private async Task<byte[]> Open(DataSubject subject, string stateName, byte[] blob)
+    {
+        try { return await envelope.Open(subject, "state:" + stateName, blob); }
+        catch (KeyDestroyedException e)
+        {
+            LogUnreadable(log, e, Name(subject));
+            throw new UnreadableDataException($"{Name(subject)} cannot be read: its key was destroyed (it was deleted, or this row outlived the backup window)");
+        }
+        catch (CryptographicException e)
+        {
+            LogUnreadable(log, e, Name(subject));
+            throw new UnreadableDataException($"{Name(subject)} cannot be read: its stored state or its data key is damaged (its operator can restore the row from a backup)");
         }
     }
 
-    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        var plain = serializer.SerializeToArray(grainState.State);
-        var stored = new GrainState<SealedState>
-        {
-            ETag = grainState.ETag,
-            RecordExists = grainState.RecordExists,
-            // The first write of a grain's state creates its subject's data key; later writes need it to exist.
-            State = new SealedState { Blob = await envelope.Seal(SubjectOf(stateName, grainId), "state:" + stateName, plain, create: !grainState.RecordExists) },
-        };
-        await Database(grainId, "written", () => inner.WriteStateAsync(stateName, grainId, stored));
-        grainState.ETag = stored.ETag;
-        grainState.RecordExists = stored.RecordExists;
-    }
-
-    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        var stored = new GrainState<SealedState> { ETag = grainState.ETag, RecordExists = grainState.RecordExists };
-        await Database(grainId, "cleared", () => inner.ClearStateAsync(stateName, grainId, stored));
-        grainState.ETag = stored.ETag;
-        grainState.RecordExists = stored.RecordExists;
-    }
-
-    /// <summary>The inner storage's step, a database failure turned into one line for the caller (the cause logged).</summary>
+    /// <summary>A storage step, a database failure in it turned into one line for the caller (the cause logged).</summary>
     private async Task Database(GrainId grainId, string done, Func<Task> step)
     {
         try { await step(); }

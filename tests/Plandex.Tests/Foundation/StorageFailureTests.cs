@@ -55,4 +55,32 @@ public sealed class StorageFailureTests
         Assert.Empty(await c.Plan(plan).ContextItems());
         Assert.Single(await c.Plan(plan).LoadContext([new ContextUpload("notes.md", "notes")]));
     }
+
+    [Fact]
+    public async Task A_database_failure_while_a_grain_activates_gives_the_caller_one_line_and_the_grain_activates_later()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var db = await TestDatabase.CreateAsync();
+        SignInResult owner;
+        Guid plan;
+        await using (var first = await InProcessSilo.StartAsync(db, clock))
+        {
+            await using var anonymous = await first.ConnectAsync();
+            owner = await anonymous.SignUpAsync(new SignUpRequest($"s{Guid.NewGuid():N}@example.com", "Owner"));
+            await using var c = await first.ConnectAsync(owner.Token);
+            plan = (await c.Org(owner.OrgId).CreatePlan("p")).PlanId;
+        }
+
+        // A fresh silo (no data key cached) whose reads of the data keys PostgreSQL refuses: the grains the call needs
+        // cannot open their state. The failure is in KeyRing, inside the state read, while the grain activates.
+        await using var silo = await InProcessSilo.StartAsync(db, clock);
+        await using var client = await silo.ConnectAsync(owner.Token);
+        await db.ExecAsync("REVOKE SELECT ON plandex_data_keys FROM plandex_app");
+        var refused = await Assert.ThrowsAsync<DatabaseFailureException>(() => client.Plan(plan).Describe());
+        Console.WriteLine($"[measure] a database failure during an activation reaches the caller as {refused.GetType().Name}: {refused.Message}");
+        Assert.Matches(@"^(plan|org|account) [0-9a-f]{8}: its state could not be read: the database failed \(its operator can see why in the silo's log\)$", refused.Message);
+
+        await db.ExecAsync("GRANT SELECT ON plandex_data_keys TO plandex_app");
+        Assert.Equal("p", (await client.Plan(plan).Describe()).Name);
+    }
 }

@@ -35,18 +35,23 @@ public sealed class SiloProcess : IAsyncDisposable
     public IReadOnlyList<string> Lines => _lines.ToList();
     public string Log => string.Join('\n', _lines);
 
-    public static async Task<SiloProcess> StartAsync(TestDatabase db, string name = "silo",
+    public static Task<SiloProcess> StartAsync(TestDatabase db, string name = "silo",
+        IReadOnlyDictionary<string, string>? settings = null, string clusterId = "test") =>
+        StartAsync(db.AppConnectionString, db.KeyDirectory, name, settings, clusterId);
+
+    /// <summary>A silo against any database and epoch key store (a restored backup's, for one).</summary>
+    public static async Task<SiloProcess> StartAsync(string connectionString, string keyDirectory, string name,
         IReadOnlyDictionary<string, string>? settings = null, string clusterId = "test")
     {
         // Another test may grab a chosen port before the silo binds it: try again with fresh ports.
         for (var attempt = 1; ; attempt++)
         {
-            try { return await StartOnceAsync(db, name, settings, clusterId); }
+            try { return await StartOnceAsync(connectionString, keyDirectory, name, settings, clusterId); }
             catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("already in use", StringComparison.Ordinal)) { }
         }
     }
 
-    private static async Task<SiloProcess> StartOnceAsync(TestDatabase db, string name,
+    private static async Task<SiloProcess> StartOnceAsync(string connectionString, string keyDirectory, string name,
         IReadOnlyDictionary<string, string>? settings, string clusterId)
     {
         var gateway = Ports.Free();
@@ -61,14 +66,14 @@ public sealed class SiloProcess : IAsyncDisposable
         psi.ArgumentList.Add(TestEnv.SiloDll);
         var env = new Dictionary<string, string>
         {
-            ["PLANDEX_Database__ConnectionString"] = db.AppConnectionString,
+            ["PLANDEX_Database__ConnectionString"] = connectionString,
             ["PLANDEX_Database__MaxPoolSize"] = "20",
             ["PLANDEX_Cluster__ClusterId"] = clusterId,
             ["PLANDEX_Cluster__SiloName"] = name,
             ["PLANDEX_Cluster__SiloPort"] = siloPort.ToString(),
             ["PLANDEX_Cluster__GatewayPort"] = gateway.ToString(),
             ["PLANDEX_Http__Port"] = http.ToString(),
-            ["PLANDEX_Security__KeyDirectory"] = db.KeyDirectory,
+            ["PLANDEX_Security__KeyDirectory"] = keyDirectory,
             ["PLANDEX_Accounts__OpenSignUp"] = "true",
             ["TMPDIR"] = tmp,
         };

@@ -6,6 +6,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/silo/scripts/postgres.sh"
 
 command -v dotnet >/dev/null || { echo "the .NET SDK (dotnet) is required" >&2; exit 1; }
+# strace records a silo's every connection for promise 5's test (NoThirdPartyTests).
+if ! command -v strace >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq strace >/dev/null; fi
+  command -v strace >/dev/null || { echo "strace is required (apt-get install strace)" >&2; exit 1; }
+fi
 pg_find_bin
 
 WORK=$(mktemp -d /tmp/plandex-test.XXXXXX)

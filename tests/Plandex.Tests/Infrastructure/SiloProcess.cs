@@ -17,6 +17,7 @@ public sealed class SiloProcess : IAsyncDisposable
     private SiloProcess(Process process, string name, int gatewayPort, int siloPort, int httpPort, string workDir)
     {
         _process = process;
+        Pid = process.Id;
         Name = name;
         GatewayPort = gatewayPort;
         SiloPort = siloPort;
@@ -29,7 +30,8 @@ public sealed class SiloProcess : IAsyncDisposable
     public int SiloPort { get; }
     public int HttpPort { get; }
     public string WorkDir { get; }
-    public int Pid => _process.Id;
+    /// <summary>The silo's own process (under <c>strace</c>, its child; see <c>traceConnectsTo</c>).</summary>
+    public int Pid { get; private set; }
     public bool HasExited => _process.HasExited;
     public IPEndPoint Gateway => new(IPAddress.Loopback, GatewayPort);
     public IReadOnlyList<string> Lines => _lines.ToList();
@@ -39,30 +41,35 @@ public sealed class SiloProcess : IAsyncDisposable
         IReadOnlyDictionary<string, string>? settings = null, string clusterId = "test") =>
         StartAsync(db.AppConnectionString, db.KeyDirectory, name, settings, clusterId);
 
-    /// <summary>A silo against any database and epoch key store (a restored backup's, for one).</summary>
+    /// <summary>
+    /// A silo against any database and epoch key store (a restored backup's, for one). <paramref name="traceConnectsTo"/>:
+    /// run it under <c>strace</c>, which writes every <c>connect()</c> of the process, from its start, to that file.
+    /// </summary>
     public static async Task<SiloProcess> StartAsync(string connectionString, string keyDirectory, string name,
-        IReadOnlyDictionary<string, string>? settings = null, string clusterId = "test")
+        IReadOnlyDictionary<string, string>? settings = null, string clusterId = "test", string? traceConnectsTo = null)
     {
         // Another test may grab a chosen port before the silo binds it: try again with fresh ports.
         for (var attempt = 1; ; attempt++)
         {
-            try { return await StartOnceAsync(connectionString, keyDirectory, name, settings, clusterId); }
+            try { return await StartOnceAsync(connectionString, keyDirectory, name, settings, clusterId, traceConnectsTo); }
             catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("already in use", StringComparison.Ordinal)) { }
         }
     }
 
     private static async Task<SiloProcess> StartOnceAsync(string connectionString, string keyDirectory, string name,
-        IReadOnlyDictionary<string, string>? settings, string clusterId)
+        IReadOnlyDictionary<string, string>? settings, string clusterId, string? traceConnectsTo)
     {
         var gateway = Ports.Free();
         var siloPort = Ports.Free();
         var http = Ports.Free();
         var work = TestEnv.NewWorkDir(name);
         var tmp = Directory.CreateDirectory(Path.Combine(work, "tmp")).FullName;
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(traceConnectsTo is null ? "dotnet" : "strace")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = work,
         };
+        if (traceConnectsTo is not null)
+            foreach (var a in new[] { "-f", "-qq", "-e", "trace=connect", "-o", traceConnectsTo, "dotnet" }) psi.ArgumentList.Add(a);
         psi.ArgumentList.Add(TestEnv.SiloDll);
         var env = new Dictionary<string, string>
         {
@@ -89,8 +96,23 @@ public sealed class SiloProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) silo._lines.Enqueue(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (traceConnectsTo is not null) silo.Pid = await TracedChildAsync(process);
         await silo.WaitReadyAsync(TimeSpan.FromSeconds(60));
         return silo;
+    }
+
+    /// <summary>The process strace started: signals go to it, and strace ends when it does.</summary>
+    private static async Task<int> TracedChildAsync(Process strace)
+    {
+        var children = $"/proc/{strace.Id}/task/{strace.Id}/children";
+        for (var i = 0; i < 500; i++)
+        {
+            var text = File.Exists(children) ? (await File.ReadAllTextAsync(children)).Trim() : "";
+            if (text.Length > 0) return int.Parse(text.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            if (strace.HasExited) break;
+            await Task.Delay(10);
+        }
+        throw new InvalidOperationException("strace did not start the silo (is strace installed?)");
     }
 
     public async Task WaitReadyAsync(TimeSpan timeout)
@@ -172,7 +194,7 @@ public sealed class SiloProcess : IAsyncDisposable
     public async Task StopAsync()
     {
         if (_process.HasExited) return;
-        using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString()])) term.WaitForExit();
+        using (var term = Process.Start("kill", ["-TERM", Pid.ToString()])) term.WaitForExit();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try { await _process.WaitForExitAsync(cts.Token); }
         catch (OperationCanceledException) { Kill(); }

@@ -35,13 +35,15 @@ public sealed class StreamWorld : IAsyncDisposable
     /// <summary>A fresh random key per world: tests check the stub received exactly it.</summary>
     public byte[] Key { get; } = Encoding.UTF8.GetBytes("sk-test-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
 
-    public static async Task<StreamWorld> StartAsync(int silos = 1, IReadOnlyDictionary<string, string>? settings = null)
+    /// <param name="traceConnectsTo">the first silo runs under strace, its every connect() written there (<see cref="SiloProcess"/>)</param>
+    public static async Task<StreamWorld> StartAsync(int silos = 1, IReadOnlyDictionary<string, string>? settings = null, string? traceConnectsTo = null)
     {
         var values = new Dictionary<string, string>(StreamSettings);
         if (settings is not null) foreach (var (k, v) in settings) values[k] = v;
         var db = await TestDatabase.CreateAsync();
         var list = new List<SiloProcess>();
-        for (var i = 0; i < silos; i++) list.Add(await SiloProcess.StartAsync(db, $"streams-{i}", values));
+        for (var i = 0; i < silos; i++)
+            list.Add(await SiloProcess.StartAsync(db.AppConnectionString, db.KeyDirectory, $"streams-{i}", values, traceConnectsTo: i == 0 ? traceConnectsTo : null));
         var stub = await ProviderStubServer.StartAsync();
         await using var anonymous = await list[0].ConnectAsync();
         var account = await anonymous.SignUpAsync(new SignUpRequest($"u{Guid.NewGuid():N}@example.com", "Streamer"));

@@ -16,11 +16,11 @@ namespace Plandex.Benchmarks;
 /// </summary>
 internal static class StreamBenchmark
 {
-    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--tokens N] [--only start,throughput,ttft,concurrency] [--user-per-stream] [--tls]";
+    private const string Usage = "streams [--streams N=1000] [--max N=3000] [--step N=500] [--quick] [--no-build] [--reps N] [--tokens N] [--only start,throughput,ttft,concurrency] [--user-per-stream [--clients N=1]] [--tls]";
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     private sealed record Options(int Streams, int Max, int Step, bool Quick, bool Build, string[]? Only = null, int? Reps = null, int? Tokens = null,
-        bool UserPerStream = false, bool Tls = false)
+        bool UserPerStream = false, bool Tls = false, int Clients = 1)
     {
         public bool Runs(string part) => Only is null || Only.Contains(part);
         public int ThroughputTokens => Tokens ?? (Quick ? 5_000 : 20_000);
@@ -70,6 +70,7 @@ internal static class StreamBenchmark
         int streams = 1000, max = 3000, step = 500;
         bool quick = false, build = true, streamsSet = false, maxSet = false, userPerStream = false, tls = false;
         int? reps = null, tokens = null;
+        var clients = 1;
         string[]? only = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -86,6 +87,7 @@ internal static class StreamBenchmark
                 case "--no-build": build = false; break;
                 case "--user-per-stream": userPerStream = true; break;
                 case "--tls": tls = true; break;
+                case "--clients": clients = Next(); break;
                 case "--only" when i + 1 < args.Length: only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 default: throw new FormatException($"unknown option {args[i]}");
             }
@@ -94,7 +96,8 @@ internal static class StreamBenchmark
         if (quick && !maxSet) max = 400;
         if (quick && step == 500) step = 200;
         if (only?.FirstOrDefault(p => p is not ("start" or "throughput" or "ttft" or "concurrency")) is { } bad) throw new FormatException($"--only: unknown part '{bad}'");
-        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps, tokens, userPerStream, tls);
+        if (clients > 1 && !userPerStream) throw new FormatException("--clients needs --user-per-stream (each client connection carries its own users)");
+        return new Options(streams, Math.Max(max, streams), step, quick, build, only, reps, tokens, userPerStream, tls, clients);
     }
 
     private static async Task<int> RunAsync(Options o, StreamHarness h, CancellationToken ct)
@@ -264,12 +267,15 @@ internal static class StreamBenchmark
         StreamHarness.Log($"3. concurrency: {o.PacedModel} (50 tokens/s), start {o.Streams}, up to {o.Max}");
         var pacedPlans = new List<Guid>();
         // --user-per-stream: every paced stream is its own user (account, org, session token), as on a real server;
-        // one client connection still carries them all, each call with its stream's token.
+        // one client connection still carries them all, each call with its stream's token, unless --clients spreads
+        // them over N connections (stream i on connection i mod N; a real server has a connection per user).
         var pacedTokens = o.UserPerStream ? new List<string>() : null;
-        await using var anonymous = o.UserPerStream
-            ? await PlandexClient.ConnectAsync(new PlandexClientOptions { Server = gateway, ClusterId = h.ClusterId, ResponseTimeout = TimeSpan.FromSeconds(30) }, ct)
-            : null;
-        var fullPerUser = anonymous is null ? full : new FullPath(anonymous, endpoint, key);
+        var connections = new List<PlandexClient>();
+        for (var c = 0; o.UserPerStream && c < o.Clients; c++)
+            connections.Add(await PlandexClient.ConnectAsync(new PlandexClientOptions { Server = gateway, ClusterId = h.ClusterId, ResponseTimeout = TimeSpan.FromSeconds(30) }, ct));
+        await using var closeConnections = new AsyncDisposables(connections);
+        var anonymous = connections.FirstOrDefault();
+        IReadOnlyList<FullPath> fullPerUser = anonymous is null ? [full] : connections.Select(c => new FullPath(c, endpoint, key)).ToList();
         async Task EnsurePlans(int n)
         {
             if (pacedPlans.Count >= n) return;
@@ -328,7 +334,7 @@ internal static class StreamBenchmark
         public double KbPerStream => (PeakRss - IdleRss) / 1024.0 / Count;
     }
 
-    private static async Task<ConcurrentResult> Concurrent(StreamHarness h, FullPath full, DirectStubReader direct, List<Guid> plans,
+    private static async Task<ConcurrentResult> Concurrent(StreamHarness h, IReadOnlyList<FullPath> fulls, DirectStubReader direct, List<Guid> plans,
         Options o, bool viaSilo, CancellationToken ct, IReadOnlyList<string>? tokens = null)
     {
         var n = plans.Count;
@@ -407,7 +413,7 @@ internal static class StreamBenchmark
                 if (viaSilo)
                 {
                     if (tokens is not null) Orleans.Runtime.RequestContext.Set(AuthContextKeys.SessionToken, tokens[i]); // the stream's own user
-                    var r = await full.RunAsync(plans[i], OnChunk, timeout.Token, gate, () => Interlocked.Exchange(ref lastStarted, Stopwatch.GetTimestamp()));
+                    var r = await fulls[i % fulls.Count].RunAsync(plans[i], OnChunk, timeout.Token, gate, () => Interlocked.Exchange(ref lastStarted, Stopwatch.GetTimestamp()));
                     ok[i] = r.Outcome == StreamEventKind.Finished && r.Tokens == o.PacedTokens;
                     ttft[i] = Ms(r.FirstChunkTicks - r.StartTicks);
                     if (!ok[i]) Interlocked.CompareExchange(ref firstError, $"{r.Outcome} {r.Tokens} tokens {r.Error}", null);
@@ -637,4 +643,13 @@ internal static class StreamBenchmark
     private static double Median(List<double> values) => P(values.Order().ToArray(), 50);
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
     private static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+}
+
+/// <summary>Disposes the benchmark's extra client connections at the end of the part that made them.</summary>
+internal sealed class AsyncDisposables(IEnumerable<IAsyncDisposable> items) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var item in items) await item.DisposeAsync();
+    }
 }

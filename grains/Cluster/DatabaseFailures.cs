@@ -39,7 +39,7 @@ public sealed partial class DatabaseFailures(ILogger<DatabaseFailures> log) : II
         return new DatabaseFailureException($"{name}: {what} (its operator can see why in the silo's log)");
     }
 
-    /// <summary>The grain's type and, for a Guid key, its first 8 digits. Other keys are never printed: some are derived from secrets.</summary>
+    /// <summary>The grain's type and, for a Guid key, its first 8 digits. Other keys are never printed: nothing says they hold no secret.</summary>
     public static string Name(GrainId grain) =>
         grain.TryGetGuidKey(out var id, out _) ? $"{grain.Type} {id.ToString("N")[..8]}" : grain.Type.ToString();
 

@@ -32,7 +32,7 @@ public sealed partial class SealedGrainStorage(IGrainStorage inner, Envelope env
             grainState.ETag = stored.ETag;
             grainState.RecordExists = stored.RecordExists;
             if (stored.RecordExists && stored.State?.Blob is { Length: > 0 } blob)
-                grainState.State = serializer.Deserialize<T>(await Open(SubjectOf(stateName, grainId), stateName, blob));
+                grainState.State = serializer.Deserialize<T>(await Open(grainId, stateName, blob));
         });
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
@@ -61,18 +61,19 @@ public sealed partial class SealedGrainStorage(IGrainStorage inner, Envelope env
         });
 
     /// <summary>The state's plaintext, or <see cref="UnreadableDataException"/> naming the grain (the cause logged).</summary>
-    private async Task<byte[]> Open(DataSubject subject, string stateName, byte[] blob)
+    private async Task<byte[]> Open(GrainId grainId, string stateName, byte[] blob)
     {
-        try { return await envelope.Open(subject, "state:" + stateName, blob); }
+        var name = DatabaseFailures.Name(grainId);
+        try { return await envelope.Open(SubjectOf(stateName, grainId), "state:" + stateName, blob); }
         catch (KeyDestroyedException e)
         {
-            LogUnreadable(log, e, Name(subject));
-            throw new UnreadableDataException($"{Name(subject)} cannot be read: its key was destroyed (it was deleted, or this row outlived the backup window)");
+            LogUnreadable(log, e, name);
+            throw new UnreadableDataException($"{name} cannot be read: its key was destroyed (it was deleted, or this row outlived the backup window)");
         }
         catch (CryptographicException e)
         {
-            LogUnreadable(log, e, Name(subject));
-            throw new UnreadableDataException($"{Name(subject)} cannot be read: its stored state or its data key is damaged (its operator can restore the row from a backup)");
+            LogUnreadable(log, e, name);
+            throw new UnreadableDataException($"{name} cannot be read: its stored state or its data key is damaged (its operator can restore the row from a backup)");
         }
     }
 
@@ -82,9 +83,6 @@ public sealed partial class SealedGrainStorage(IGrainStorage inner, Envelope env
         try { await step(); }
         catch (DbException e) { throw DatabaseFailures.Failure(log, grainId, $"its state could not be {done}: the database failed", e); }
     }
-
-    /// <summary>"plan 1a2b3c4d": short and free of anything secret.</summary>
-    private static string Name(DataSubject subject) => $"{subject.Kind} {subject.Id.ToString("N")[..8]}";
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Grain}: its state cannot be decrypted")]
     private static partial void LogUnreadable(ILogger logger, Exception cause, string grain);

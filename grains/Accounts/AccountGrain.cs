@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Plandex.GrainInterfaces;
+using Plandex.Grains.Cluster;
 using Plandex.Grains.Encryption;
 using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
@@ -13,11 +15,15 @@ internal sealed class AccountGrain(
     EmailLookup emails,
     Envelope envelope,
     IOptions<AccountsOptions> options,
-    TimeProvider time) : Grain, IAccountGrain
+    TimeProvider time,
+    ILogger<AccountGrain> log) : Grain, IAccountGrain
 {
     private Guid Id => this.GetPrimaryKey();
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken) =>
+        DatabaseFailures.Activating(log, this.GetGrainId(), () => MoveLegacyRows(cancellationToken));
+
+    private async Task MoveLegacyRows(CancellationToken cancellationToken)
     {
         // State written before memberships lost their copy of the org's name: drop the copy (see AccountState).
         if (state.RecordExists && state.State.LegacyOrgs.Count > 0)

@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Plandex.GrainInterfaces;
+using Plandex.Grains.Cluster;
 using Plandex.Grains.Encryption;
 using Plandex.Grains.Retention;
 using Plandex.Grains.Security;
@@ -15,7 +17,8 @@ internal sealed class OrgGrain(
     Envelope envelope,
     EmailLookup emails,
     IOptions<AccountsOptions> options,
-    TimeProvider time) : Grain, IOrgGrain
+    TimeProvider time,
+    ILogger<OrgGrain> log) : Grain, IOrgGrain
 {
     private const string PlanNamePurpose = "plan-name";
     private const string OrgNamePurpose = "org-name";
@@ -34,7 +37,10 @@ internal sealed class OrgGrain(
     /// <summary>What an org is called once the account that named it is deleted (or for an org that does not exist).</summary>
     private string Unnamed => "org " + Id.ToString("N")[..8];
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken) =>
+        DatabaseFailures.Activating(log, this.GetGrainId(), () => SealLegacyName(cancellationToken));
+
+    private async Task SealLegacyName(CancellationToken cancellationToken)
     {
         // State written before the name was sealed under its creator's key: seal it under the first owner's (the
         // creator, unless they left) so it is shredded with that account.

@@ -11,8 +11,9 @@ namespace Plandex.Grains.Cluster;
 /// wraps a storage provider's other failures in a text holding the server's stack trace.
 /// </summary>
 /// <remarks>
-/// As a grain call filter it covers every grain method; <see cref="Encryption.SealedGrainStorage"/> calls
-/// <see cref="Failure"/> for grain-state reads and writes, which also run outside grain methods (activation).
+/// As a grain call filter it covers every grain method. Activation runs outside any call filter:
+/// <see cref="Encryption.SealedGrainStorage"/> calls <see cref="Failure"/> for grain-state reads and writes, and a
+/// grain's own <c>OnActivateAsync</c> runs its database work through <see cref="Activating"/>.
 /// </remarks>
 public sealed partial class DatabaseFailures(ILogger<DatabaseFailures> log) : IIncomingGrainCallFilter
 {
@@ -28,6 +29,16 @@ public sealed partial class DatabaseFailures(ILogger<DatabaseFailures> log) : II
     private async Task Awaited(Task call, GrainId grain)
     {
         try { await call; }
+        catch (DbException e) { throw Failure(log, grain, "the database failed", e); }
+    }
+
+    /// <summary>
+    /// Runs a grain's own database work in <c>OnActivateAsync</c>: the caller whose call activated the grain gets
+    /// the same one line a failing grain method gives it.
+    /// </summary>
+    public static async Task Activating(ILogger log, GrainId grain, Func<Task> work)
+    {
+        try { await work(); }
         catch (DbException e) { throw Failure(log, grain, "the database failed", e); }
     }
 

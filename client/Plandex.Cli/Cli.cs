@@ -19,8 +19,10 @@ internal static class Cli
         var session = SessionFile.Load();
         if (signedIn && session is null) return Fail("not signed in: run `plandex sign-up` or `plandex sign-in` first");
         ServerAddress server;
-        try { server = ServerAddress.Resolve(parse.GetValue(CliOptions.Server) ?? (signedIn ? session?.Server : null)); }
+        var option = parse.GetValue(CliOptions.Server);
+        try { server = ServerAddress.Resolve(option ?? (signedIn ? session?.Server : null)); }
         catch (ArgumentException e) { return Fail(e.Message); }
+        if (signedIn && option is null && session?.Server is { } stored) NoteIgnoredServerVariable(stored);
         try
         {
             var options = new PlandexClientOptions { Server = server, SessionToken = signedIn ? session?.Token : null };
@@ -64,6 +66,20 @@ internal static class Cli
     /// <summary>The session's current plan; a missing one is a one-line error.</summary>
     public static Guid CurrentPlan(CliContext c) =>
         c.RequireSession.CurrentPlan ?? throw new InvalidRequestException("no current plan: run `plandex new` or `plandex cd PLAN`");
+
+    /// <summary>
+    /// A session talks to the server it signed in on, so its token never goes to a server that did not issue it (only
+    /// <c>--server</c> overrides that). Says so when <c>PLANDEX_SERVER</c> names another, which would otherwise be
+    /// ignored without a word.
+    /// </summary>
+    private static void NoteIgnoredServerVariable(string stored)
+    {
+        var variable = Environment.GetEnvironmentVariable(ServerAddress.EnvironmentVariable);
+        if (string.IsNullOrWhiteSpace(variable) || Compact(variable) == Compact(stored)) return;
+        Console.Error.WriteLine($"plandex: note: using {stored}, the server this device signed in on, not {ServerAddress.EnvironmentVariable} ({variable.Trim()}); --server overrides it");
+
+        static string Compact(string s) => string.Concat(s.Where(c => !char.IsWhiteSpace(c)));
+    }
 
     public static int Fail(string message)
     {

@@ -32,6 +32,15 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         Assert.Contains("Olive Owner <owner@example.com>", r.Stdout);
         Assert.Matches(@"org .+ as owner\s+\[current\]", r.Stdout);
 
+        // A session talks to the server it signed in on: PLANDEX_SERVER naming another is not used, and the CLI says so.
+        var elsewhere = await owner.RunWithoutServerOption(new Dictionary<string, string> { ["PLANDEX_SERVER"] = "127.0.0.1:1" }, "whoami");
+        Assert.True(elsewhere.ExitCode == 0, elsewhere.Stderr);
+        Assert.Contains("Olive Owner <owner@example.com>", elsewhere.Stdout);
+        Assert.Equal($"plandex: note: using 127.0.0.1:{silo.GatewayPort}, the server this device signed in on, not PLANDEX_SERVER (127.0.0.1:1); --server overrides it",
+            elsewhere.Stderr.Trim());
+        var same = await owner.RunWithoutServerOption(new Dictionary<string, string> { ["PLANDEX_SERVER"] = $"127.0.0.1:{silo.GatewayPort}" }, "whoami");
+        Assert.Equal((0, ""), (same.ExitCode, same.Stderr));
+
         r = await owner.Ok("invite", "member@example.com");
         var invite = CodeIn(r.Stdout);
         Assert.Contains("invited member@example.com as member", r.Stdout);
@@ -280,7 +289,14 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
 
         public string Token => JsonDocument.Parse(File.ReadAllText(SessionPath)).RootElement.GetProperty("Token").GetString()!;
 
-        public async Task<ProcessResult> Run(IReadOnlyDictionary<string, string>? extraEnv, params string[] args)
+        public Task<ProcessResult> Run(IReadOnlyDictionary<string, string>? extraEnv, params string[] args) =>
+            RunCore(extraEnv, [.. args, "--server", $"127.0.0.1:{silo.GatewayPort}"]);
+
+        /// <summary>Without <c>--server</c>: the CLI picks the server itself (the session's, else PLANDEX_SERVER).</summary>
+        public Task<ProcessResult> RunWithoutServerOption(IReadOnlyDictionary<string, string>? extraEnv, params string[] args) =>
+            RunCore(extraEnv, args);
+
+        private async Task<ProcessResult> RunCore(IReadOnlyDictionary<string, string>? extraEnv, string[] args)
         {
             var env = new Dictionary<string, string>
             {
@@ -289,7 +305,7 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
                 ["PLANDEX_BOOTSTRAP_SECRET"] = "",
             };
             if (extraEnv is not null) foreach (var (k, v) in extraEnv) env[k] = v;
-            var r = await ProcessRunner.DotnetAsync(TestEnv.CliDll, [.. args, "--server", $"127.0.0.1:{silo.GatewayPort}"], env, WorkingDirectory);
+            var r = await ProcessRunner.DotnetAsync(TestEnv.CliDll, args, env, WorkingDirectory);
             Interlocked.Increment(ref t._runs);
             t._output.WriteLine($"[{name}] plandex {string.Join(' ', args)} -> {r.ExitCode}\n{r.Stdout}{r.Stderr}");
             return r;

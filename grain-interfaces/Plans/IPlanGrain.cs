@@ -45,6 +45,7 @@ public interface IPlanGrain : IGrainWithGuidKey
     /// <summary>Adds or replaces context items, all or nothing (paths and limits are checked first).</summary>
     [ClientCallable] Task<IReadOnlyList<ContextItemInfo>> LoadContext(IReadOnlyList<ContextUpload> items);
     [ClientCallable] Task<IReadOnlyList<ContextItemInfo>> ContextItems();
+    /// <summary>Removes context items, all or nothing: a path the plan has no item at removes none. Returns how many were removed.</summary>
     [ClientCallable] Task<int> RemoveContext(IReadOnlyList<string> paths);
     [ClientCallable] Task<string> ShowContext(string path);
 

@@ -354,7 +354,12 @@ internal sealed partial class PlanGrain(
     {
         await RequireMemberAsync();
         ArgumentNullException.ThrowIfNull(paths);
-        return await store.RemoveContext(Id, paths.Select(ContextPath.Check).ToList());
+        var unique = paths.Select(ContextPath.Check).Distinct().ToList();
+        // All or none, as `git rm` does: a mistyped path leaves the context as it was instead of half-removed.
+        var missing = await store.RemoveContext(Id, unique);
+        if (missing.Count > 0)
+            throw new InvalidRequestException($"no context item {string.Join(", ", missing.Take(5).Select(m => $"'{m}'"))}{(missing.Count > 5 ? $" (and {missing.Count - 5} more)" : "")} in this plan; nothing was removed");
+        return unique.Count;
     }
 
     public async Task<string> ShowContext(string path)

@@ -91,14 +91,23 @@ public sealed class PlanStore(NpgsqlDataSource db, Envelope envelope, DeletionSt
         return list.OrderBy(i => i.Path, StringComparer.Ordinal).ToList();
     }
 
-    public async Task<int> RemoveContext(Guid planId, IReadOnlyList<string> paths)
+    /// <summary>Removes the items at <paramref name="paths"/>, all or none: returns the paths the plan has no item at, and then removes nothing.</summary>
+    public async Task<IReadOnlyList<string>> RemoveContext(Guid planId, IReadOnlyList<string> paths)
     {
         var keys = new List<byte[]>(paths.Count);
         foreach (var p in paths) keys.Add(await envelope.LookupKey(DataSubject.Plan(planId), "context-path", p));
-        await using var cmd = db.CreateCommand("DELETE FROM plandex_context_items WHERE plan_id = $1 AND path_key = ANY($2)");
+        await using var conn = await db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using var cmd = new NpgsqlCommand("DELETE FROM plandex_context_items WHERE plan_id = $1 AND path_key = ANY($2) RETURNING path_key", conn, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = keys.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-        return await cmd.ExecuteNonQueryAsync();
+        var removed = new HashSet<string>();
+        await using (var r = await cmd.ExecuteReaderAsync())
+            while (await r.ReadAsync()) removed.Add(Convert.ToHexString((byte[])r[0]));
+        var missing = paths.Where((_, i) => !removed.Contains(Convert.ToHexString(keys[i]))).ToList();
+        if (missing.Count > 0) await tx.RollbackAsync();
+        else await tx.CommitAsync();
+        return missing;
     }
 
     public async Task<string?> ContextBody(Guid planId, string path)

@@ -135,6 +135,20 @@ public sealed class ContextTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rm_removes_all_the_named_items_or_none()
+    {
+        await using var client = await _w.ClientAsync();
+        var plan = await _w.NewPlanAsync(client, "stub-tokens=1");
+        await client.Plan(plan).LoadContext([new ContextUpload("a.md", "a"), new ContextUpload("b.md", "b")]);
+        var before = await _w.Db.SnapshotAsync();
+        var e = await Assert.ThrowsAsync<InvalidRequestException>(() => client.Plan(plan).RemoveContext(["a.md", "typo.md"]));
+        Assert.Equal("no context item 'typo.md' in this plan; nothing was removed", e.Message);
+        Assert.Equal(before, await _w.Db.SnapshotAsync());
+        Assert.Equal(2, await client.Plan(plan).RemoveContext(["a.md", "b.md", "a.md"])); // a path named twice is one item
+        Assert.Empty(await client.Plan(plan).ContextItems());
+    }
+
+    [Fact]
     public async Task The_model_request_carries_the_plans_context()
     {
         await using var client = await _w.ClientAsync();

@@ -28,6 +28,7 @@ internal sealed class SiloSettings
 
     public static SiloSettings Bind(IConfiguration config)
     {
+        RefuseUnknown(config, Environment.GetEnvironmentVariables().Keys.Cast<string>());
         var s = new SiloSettings();
         Bind(config, ClusterSettings.Section, s.Cluster);
         Bind(config, TlsSettings.Section, s.Tls);
@@ -93,20 +94,48 @@ internal sealed class SiloSettings
             throw new SettingsError("Accounts:BootstrapSecret", "must be at least 16 characters");
     }
 
+    /// <summary>Each settings section and the type it binds to.</summary>
+    private static readonly (string Section, Type Type)[] Sections =
+    [
+        (ClusterSettings.Section, typeof(ClusterSettings)), (TlsSettings.Section, typeof(TlsSettings)),
+        (DatabaseSettings.Section, typeof(DatabaseSettings)),
+        (HttpSettings.Section, typeof(HttpSettings)), (MembershipSettings.Section, typeof(MembershipSettings)),
+        (TelemetrySettings.Section, typeof(TelemetrySettings)), ("Accounts", typeof(AccountsOptions)),
+        ("Security", typeof(SecurityOptions)), ("Retention", typeof(RetentionOptions)),
+        (ReminderSettings.Section, typeof(ReminderSettings)), ("Plans", typeof(PlanOptions)),
+        ("Providers", typeof(ProvidersOptions)), ("ScanControl", typeof(ScanControlOptions)),
+    ];
+
     /// <summary>Every "Section:Key" this host understands; anything else on the command line is an unknown option.</summary>
-    public static IReadOnlySet<string> KnownKeys { get; } = new[]
-        {
-            (ClusterSettings.Section, typeof(ClusterSettings)), (TlsSettings.Section, typeof(TlsSettings)),
-            (DatabaseSettings.Section, typeof(DatabaseSettings)),
-            (HttpSettings.Section, typeof(HttpSettings)), (MembershipSettings.Section, typeof(MembershipSettings)),
-            (TelemetrySettings.Section, typeof(TelemetrySettings)), ("Accounts", typeof(AccountsOptions)),
-            ("Security", typeof(SecurityOptions)), ("Retention", typeof(RetentionOptions)),
-            (ReminderSettings.Section, typeof(ReminderSettings)), ("Plans", typeof(PlanOptions)),
-            ("Providers", typeof(ProvidersOptions)), ("ScanControl", typeof(ScanControlOptions)),
-        }
-        .SelectMany(t => t.Item2.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite).Select(p => $"{t.Item1}:{p.Name}"))
+    public static IReadOnlySet<string> KnownKeys { get; } = Sections
+        .SelectMany(t => t.Type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite).Select(p => $"{t.Section}:{p.Name}"))
         .ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Refuses, by name, a setting this host does not have. .NET's configuration ignores keys nothing binds, so a
+    /// misspelt <c>PLANDEX_Providers__BatchWindowLoded</c> (or <c>PLANDEX_Provider__…</c>) would otherwise run with
+    /// the default and no word. Checks every key under our sections, from any source, and every sectioned
+    /// <c>PLANDEX_</c> environment variable (those are ours by their prefix; <c>Logging</c> is the host's).
+    /// </summary>
+    public static void RefuseUnknown(IConfiguration config, IEnumerable<string> environmentNames)
+    {
+        foreach (var (section, _) in Sections)
+            foreach (var child in config.GetSection(section).GetChildren())
+                if (!KnownKeys.Contains($"{section}:{child.Key}"))
+                    throw new SettingsError($"{section}:{child.Key}", $"is not a setting (the {section} settings are {string.Join(", ", KeysOf(section))})");
+        const string prefix = "PLANDEX_";
+        foreach (var name in environmentNames)
+        {
+            if (!name.StartsWith(prefix, StringComparison.Ordinal) || !name.Contains("__", StringComparison.Ordinal)) continue;
+            var section = name[prefix.Length..name.IndexOf("__", StringComparison.Ordinal)];
+            if (!section.Equals("Logging", StringComparison.OrdinalIgnoreCase) && !Sections.Any(t => t.Section.Equals(section, StringComparison.OrdinalIgnoreCase)))
+                throw new SettingsError(name, $"names no settings section (the sections are {string.Join(", ", Sections.Select(t => t.Section))}, and Logging)");
+        }
+    }
+
+    private static IEnumerable<string> KeysOf(string section) =>
+        KnownKeys.Where(k => k.StartsWith(section + ":", StringComparison.OrdinalIgnoreCase)).Select(k => k[(section.Length + 1)..]).Order(StringComparer.Ordinal);
 
     // Binds property by property so a bad value names its setting instead of surfacing a binder stack trace.
     private static void Bind(IConfiguration config, string section, object target)

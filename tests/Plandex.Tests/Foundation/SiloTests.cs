@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Plandex.GrainInterfaces;
 using Plandex.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -90,6 +91,9 @@ public sealed class SiloTests(ITestOutputHelper output)
     [InlineData("PLANDEX_Cluster__ListenOnAnyAddress", "true", "Tls:CertificateFile: is required when the silo listens beyond loopback")]
     [InlineData("PLANDEX_Tls__CertificateFile", "/nonexistent/silo.pem", "Tls:CertificateFile: '/nonexistent/silo.pem' does not exist")]
     [InlineData("PLANDEX_Tls__CertificateFile", "/etc/passwd", "Tls:CertificateFile: cannot load the certificate and its private key")]
+    // .NET's configuration ignores keys nothing binds: a misspelt setting would run with its default and no word.
+    [InlineData("PLANDEX_Providers__BatchWindowLoded", "00:00:00.050", "Providers:BatchWindowLoded: is not a setting (the Providers settings are AllowLoopback, ")]
+    [InlineData("PLANDEX_Provider__BatchWindow", "00:00:00.050", "PLANDEX_Provider__BatchWindow: names no settings section (the sections are Cluster, ")]
     public async Task Bad_settings_exit_non_zero_with_one_line_naming_the_setting(string variable, string value, string expected)
     {
         var env = new Dictionary<string, string>
@@ -103,6 +107,33 @@ public sealed class SiloTests(ITestOutputHelper output)
         var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains(expected, line);
         Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+    }
+
+    [Fact]
+    public async Task Every_setting_the_k8s_manifests_give_the_silo_is_one_it_has()
+    {
+        var names = Directory.GetFiles(Path.Combine(TestEnv.RepoRoot, "k8s"), "*.yaml")
+            .SelectMany(f => Regex.Matches(File.ReadAllText(f), @"name:\s*(PLANDEX_\w+)").Select(m => m.Groups[1].Value))
+            .Distinct().ToList();
+        Assert.True(names.Count >= 10 && names.Contains("PLANDEX_Database__ConnectionString"), "the manifests' settings were not found: " + string.Join(", ", names));
+
+        // The silo refuses a setting it does not have before it reads any value, so with every manifest name set the
+        // first error is about some value (here "x" where a boolean belongs), and never an unknown name.
+        async Task<string> StartWith(Dictionary<string, string> env)
+        {
+            var r = await ProcessRunner.DotnetAsync(TestEnv.SiloDll, [], env, timeout: TimeSpan.FromSeconds(60));
+            Assert.NotEqual(0, r.ExitCode);
+            return Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        var env = names.ToDictionary(n => n, _ => "x");
+        var line = await StartWith(env);
+        Assert.DoesNotContain("is not a setting", line);
+        Assert.DoesNotContain("names no settings section", line);
+        Assert.StartsWith("plandex-silo: Cluster:", line);
+
+        // Control: one misspelt name among them is what the silo names.
+        env["PLANDEX_Cluster__ClusterIdd"] = "x";
+        Assert.StartsWith("plandex-silo: Cluster:ClusterIdd: is not a setting", await StartWith(env));
     }
 
     [Fact]

@@ -24,13 +24,19 @@ public sealed record ServerAddress(IReadOnlyList<IPEndPoint> Gateways, IReadOnly
             if (colon <= 0 || !int.TryParse(part[(colon + 1)..], out var port) || port is < 1 or > 65535)
                 throw new ArgumentException($"server '{part}' is not host:port");
             var host = part[..colon].Trim('[', ']');
-            var address = IPAddress.TryParse(host, out var ip) ? ip
-                : Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"server host '{host}' does not resolve");
+            var address = IPAddress.TryParse(host, out var ip) ? ip : Lookup(host);
             list.Add(new IPEndPoint(address, port));
             hosts.Add(host);
         }
         if (list.Count == 0) throw new ArgumentException("server address is empty");
         return new ServerAddress(list, hosts);
+    }
+
+    // An unknown name makes Dns throw (it does not answer empty): either way, one error naming the host.
+    private static IPAddress Lookup(string host)
+    {
+        try { return Dns.GetHostAddresses(host).FirstOrDefault() ?? throw new ArgumentException($"server host '{host}' does not resolve"); }
+        catch (System.Net.Sockets.SocketException e) { throw new ArgumentException($"server host '{host}' does not resolve ({e.Message})"); }
     }
 
     /// <summary>The host as written for the gateway at <paramref name="endpoint"/>; its address when unknown.</summary>

@@ -125,10 +125,7 @@ public sealed class EmailEpochTests
         var legacyPath = Path.Combine(db.KeyDirectory, "email-lookup.key");
         await File.WriteAllBytesAsync(legacyPath, legacyKey);
         foreach (var (id, email) in new[] { (a.AccountId, aEmail), (b.AccountId, bEmail) })
-        {
-            await ExecAsync(db, $"DELETE FROM plandex_email_lookup WHERE account_id = '{id}'; DELETE FROM plandex_email_index WHERE account_id = '{id}'");
-            await ExecAsync(db, $"INSERT INTO plandex_email_index_legacy (email_hash, account_id) VALUES ('\\x{Hex(HMACSHA256.HashData(legacyKey, Encoding.UTF8.GetBytes(email)))}', '{id}')");
-        }
+            await StoreAsPreEpochAsync(db, legacyKey, id, email);
         await ExecAsync(db, $"INSERT INTO plandex_invites (code_hash, org_id, email_hash, role, created_by, created_at, expires_at, used_at) " +
             $"VALUES ('\\x01', '{a.OrgId}', '\\x{Hex(HMACSHA256.HashData(legacyKey, Encoding.UTF8.GetBytes(bEmail)))}', 'member', '{a.AccountId}', now(), now() + interval '7 days', now())");
 
@@ -176,8 +173,7 @@ public sealed class EmailEpochTests
         var legacyKey = RandomNumberGenerator.GetBytes(32);
         var legacyPath = Path.Combine(db.KeyDirectory, "email-lookup.key");
         await File.WriteAllBytesAsync(legacyPath, legacyKey);
-        await ExecAsync(db, $"DELETE FROM plandex_email_lookup WHERE account_id = '{c.AccountId}'; DELETE FROM plandex_email_index WHERE account_id = '{c.AccountId}'");
-        await ExecAsync(db, $"INSERT INTO plandex_email_index_legacy (email_hash, account_id) VALUES ('\\x{Hex(HMACSHA256.HashData(legacyKey, Encoding.UTF8.GetBytes(email)))}', '{c.AccountId}')");
+        await StoreAsPreEpochAsync(db, legacyKey, c.AccountId, email);
         await DataKeys.DamageAsync(db, c.AccountId);
 
         await using var silo = await InProcessSilo.StartAsync(db, clock);
@@ -220,6 +216,14 @@ public sealed class EmailEpochTests
     }
 
     private static string Hex(byte[] b) => Convert.ToHexStringLower(b);
+
+    /// <summary>Rewrites an account's email rows as the first design stored them: one HMAC under the pre-epoch key.</summary>
+    internal static Task StoreAsPreEpochAsync(TestDatabase db, byte[] legacyKey, Guid accountId, string email) => db.ExecAsync($"""
+        DELETE FROM plandex_email_lookup WHERE account_id = '{accountId}';
+        DELETE FROM plandex_email_index WHERE account_id = '{accountId}';
+        INSERT INTO plandex_email_index_legacy (email_hash, account_id)
+            VALUES ('\x{Hex(HMACSHA256.HashData(legacyKey, Encoding.UTF8.GetBytes(email)))}', '{accountId}');
+        """);
 
     private static async Task ExecAsync(TestDatabase db, string sql)
     {

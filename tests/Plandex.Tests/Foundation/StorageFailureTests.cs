@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Plandex.GrainInterfaces;
 using Plandex.Tests.Infrastructure;
@@ -102,12 +101,7 @@ public sealed class StorageFailureTests
         // AccountGrain.OnActivateAsync, outside any grain call and so outside the call filter.
         var legacyKey = RandomNumberGenerator.GetBytes(32);
         await File.WriteAllBytesAsync(Path.Combine(db.KeyDirectory, "email-lookup.key"), legacyKey);
-        await db.ExecAsync($"""
-            DELETE FROM plandex_email_lookup WHERE account_id = '{owner.AccountId}';
-            DELETE FROM plandex_email_index WHERE account_id = '{owner.AccountId}';
-            INSERT INTO plandex_email_index_legacy (email_hash, account_id)
-                VALUES ('\x{Convert.ToHexStringLower(HMACSHA256.HashData(legacyKey, Encoding.UTF8.GetBytes(email)))}', '{owner.AccountId}');
-            """);
+        await Deletion.EmailEpochTests.StoreAsPreEpochAsync(db, legacyKey, owner.AccountId, email);
 
         await using var silo = await InProcessSilo.StartAsync(db, clock);
         await using var client = await silo.ConnectAsync(owner.Token);

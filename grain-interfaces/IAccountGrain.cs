@@ -15,6 +15,12 @@ public interface IAccountGrain : IGrainWithGuidKey
     /// </summary>
     [ClientCallable] Task<IReadOnlyList<DeletionReceipt>> DeleteAccount();
 
+    /// <summary>
+    /// Joins the org of an invite made for this account's email (<c>plandex join</c>): how an existing account, one
+    /// removed from an org or one invited to a second, becomes a member. The code is spent only if the join completes.
+    /// </summary>
+    [ClientCallable] Task<OrgMembership> JoinOrg(string inviteCode);
+
     // Internal (called by other grains only).
     Task Create(string email, string name, Guid orgId, OrgRole role);
     Task AddMembership(Guid orgId, OrgRole role);

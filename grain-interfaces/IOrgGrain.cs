@@ -4,7 +4,8 @@ namespace Plandex.GrainInterfaces;
 public interface IOrgGrain : IGrainWithGuidKey
 {
     [ClientCallable] Task<InviteCreated> Invite(string email, OrgRole role);
-    [ClientCallable] Task<IReadOnlyList<OrgMember>> Users();
+    // Always interleaved: it waits on each member's account, and an account joining this org waits on the org.
+    [ClientCallable, Orleans.Concurrency.AlwaysInterleave] Task<IReadOnlyList<OrgMember>> Users();
     [ClientCallable] Task RemoveUser(Guid accountId);
     [ClientCallable] Task<PlanSummary> CreatePlan(string name);
     [ClientCallable] Task<IReadOnlyList<PlanSummary>> Plans();
@@ -21,6 +22,7 @@ public interface IOrgGrain : IGrainWithGuidKey
 
     // Internal.
     Task Create(string name, OrgMember owner);
+    /// <summary>Adds or re-roles a member; refused for an org that does not exist (deleted meanwhile).</summary>
     Task AddMember(OrgMember member);
     // Read-only and always interleaved: plans ask the org for roles while the org may be waiting on them.
     [Orleans.Concurrency.AlwaysInterleave] Task<OrgRole?> RoleOf(Guid accountId);

@@ -21,6 +21,7 @@ internal sealed partial class AccessGrain(
     Envelope envelope,
     KeyRing ring,
     FailureLimiter limiter,
+    InviteCodes invites,
     IOptions<AccountsOptions> options,
     TimeProvider time,
     ILogger<AccessGrain> log) : Grain, IAccessGrain
@@ -41,7 +42,9 @@ internal sealed partial class AccessGrain(
             try
             {
                 if (!await store.TryClaimEmail(accountId, sealedEmail, keys))
-                    throw new InvalidRequestException("an account with this email already exists: sign in instead");
+                    throw new InvalidRequestException(string.IsNullOrEmpty(request.InviteCode)
+                        ? "an account with this email already exists: sign in instead"
+                        : "an account with this email already exists: sign in and accept the invite with `plandex join CODE`");
                 await JoinOrgAsync(orgId, newOrg, new OrgMember(accountId, email, name, role));
                 await GrainFactory.GetGrain<IAccountGrain>(accountId).Create(email, name, orgId, role);
             }
@@ -81,13 +84,8 @@ internal sealed partial class AccessGrain(
     {
         if (!string.IsNullOrEmpty(request.InviteCode))
         {
-            var code = Input.Code(request.InviteCode, "invite code");
-            var attempt = await limiter.ReserveAsync("invite-code", keys.Current);
-            var codeHash = SecretTokens.HashCode(code);
-            var invite = await store.RedeemInvite(codeHash, keys, time.GetUtcNow())
-                ?? throw new AccessDeniedException("invite code is unknown, used, expired or for another email");
-            await limiter.ReleaseAsync(attempt);
-            return (invite.OrgId, Enum.Parse<OrgRole>(invite.Role, ignoreCase: true), false, () => store.UnredeemInvite(codeHash));
+            var invite = await invites.RedeemAsync(request.InviteCode, keys);
+            return (invite.OrgId, invite.Role, false, invite.Undo);
         }
         if (!string.IsNullOrEmpty(request.BootstrapSecret))
         {

@@ -8,11 +8,12 @@ using Plandex.Grains.Security;
 
 namespace Plandex.Grains.Accounts;
 
-internal sealed class AccountGrain(
+internal sealed partial class AccountGrain(
     [PersistentState("account")] IPersistentState<AccountState> state,
     AccountStore store,
     DeletionStore deletions,
     EmailLookup emails,
+    InviteCodes invites,
     Envelope envelope,
     IOptions<AccountsOptions> options,
     TimeProvider time,
@@ -75,9 +76,13 @@ internal sealed class AccountGrain(
     public async Task<IReadOnlyList<DeletionReceipt>> DeleteAccount()
     {
         RequireSelf();
+        var orgs = state.State.Orgs.Select(m => GrainFactory.GetGrain<IOrgGrain>(m.OrgId)).ToList();
+        // Every org is read before any is changed: one that cannot be read (UnreadableDataException) refuses the
+        // deletion as a whole, instead of after the orgs listed before it were erased.
+        await Task.WhenAll(orgs.Select(o => o.RoleOf(Id)));
         var receipts = new List<DeletionReceipt>();
-        foreach (var membership in state.State.Orgs.ToList())
-            receipts.AddRange(await GrainFactory.GetGrain<IOrgGrain>(membership.OrgId).RemoveAccount(Id));
+        foreach (var org in orgs)
+            receipts.AddRange(await org.RemoveAccount(Id));
         var receipt = deletions.NewReceipt("account", Id, Id);
         var keys = emails.Keys(state.State.Email);
         // Rows and the account's data key in one transaction, then the sealed state row (see PlanGrain.Erase).
@@ -87,6 +92,44 @@ internal sealed class AccountGrain(
         DeactivateOnIdle();
         receipts.Add(receipt);
         return receipts;
+    }
+
+    public async Task<OrgMembership> JoinOrg(string inviteCode)
+    {
+        RequireSelf();
+        var invite = await invites.RedeemAsync(inviteCode, emails.Keys(state.State.Email));
+        if (state.State.Orgs.Any(o => o.OrgId == invite.OrgId))
+        {
+            await invite.Undo();
+            throw new InvalidRequestException("you are already a member of that org");
+        }
+        var membership = new AccountMembership(invite.OrgId, invite.Role);
+        // The account lists the org before the org lists the account: a silo lost between the two leaves an account
+        // naming an org that refuses it, never a member the account's deletion would not visit.
+        state.State.Orgs.Add(membership);
+        var written = false;
+        try
+        {
+            await state.WriteStateAsync();
+            written = true;
+            await GrainFactory.GetGrain<IOrgGrain>(invite.OrgId).AddMember(new OrgMember(Id, state.State.Email, state.State.Name, invite.Role));
+        }
+        catch
+        {
+            state.State.Orgs.Remove(membership);
+            if (written) await TryWriteAsync();
+            await invite.Undo();
+            throw;
+        }
+        LogJoined(log, Id, invite.OrgId, invite.Role);
+        return new OrgMembership(invite.OrgId, await OrgNameAsync(invite.OrgId), invite.Role);
+    }
+
+    /// <summary>A write that undoes an earlier one after a failure; its own failure is logged, not thrown over the first.</summary>
+    private async Task TryWriteAsync()
+    {
+        try { await state.WriteStateAsync(); }
+        catch (Exception e) { LogUndoFailed(log, Id, e.GetType().Name); }
     }
 
     public async Task Create(string email, string name, Guid orgId, OrgRole role)
@@ -130,4 +173,10 @@ internal sealed class AccountGrain(
     {
         if (CallerContext.RequireAccount() != Id || !state.RecordExists) throw new AccessDeniedException("not your account");
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "account {AccountId} joined org {OrgId} as {Role}")]
+    private static partial void LogJoined(ILogger logger, Guid accountId, Guid orgId, OrgRole role);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "account {AccountId}: undoing a failed join could not be written ({Error}); its state lists an org that does not list it")]
+    private static partial void LogUndoFailed(ILogger logger, Guid accountId, string error);
 }

@@ -239,6 +239,8 @@ internal sealed class OrgGrain(
 
     public async Task AddMember(OrgMember member)
     {
+        // An org deleted meanwhile (its last owner's account went) is not brought back as a list of members.
+        if (!state.RecordExists) throw new InvalidRequestException("that org no longer exists");
         state.State.Members.RemoveAll(m => m.AccountId == member.AccountId);
         state.State.Members.Add(new MemberEntry(member.AccountId, member.Role));
         await state.WriteStateAsync();

@@ -197,6 +197,7 @@ internal static class SiloHost
         services.AddSingleton<EmailEpochs>();
         services.AddSingleton<ClusterCallSeal>();
         services.AddSingleton<FailureLimiter>();
+        services.AddSingleton<InviteCodes>();
     }
 
     private static void ConfigureLogging(WebApplicationBuilder builder, SiloSettings settings)

@@ -1,12 +1,13 @@
 using System.CommandLine;
+using Plandex.Client.Sessions;
 using Plandex.GrainInterfaces;
 
 namespace Plandex.Cli.Commands;
 
-/// <summary>invite, users, revoke (remove a member from the current org).</summary>
+/// <summary>invite, users, revoke (remove a member from the current org), join (an org, with an invite), org (switch).</summary>
 internal static class OrgCommands
 {
-    public static IEnumerable<Command> Create() => [Invite(), Users(), Revoke()];
+    public static IEnumerable<Command> Create() => [Invite(), Users(), Revoke(), Join(), Org()];
 
     private static Command Invite()
     {
@@ -20,6 +21,7 @@ internal static class OrgCommands
             var invite = await c.Client.Org(c.RequireSession.OrgId).Invite(parse.GetValue(email)!, r);
             Console.WriteLine($"invited {invite.Email} as {invite.Role.ToString().ToLowerInvariant()}; code {invite.Code} (single use, expires {invite.ExpiresAt:u})");
             Console.WriteLine($"they run: plandex sign-up --email {invite.Email} --name NAME --invite {invite.Code}");
+            Console.WriteLine($"  or, if they have an account on this server: plandex join {invite.Code}");
             return 0;
         }, ct));
         return command;
@@ -49,6 +51,45 @@ internal static class OrgCommands
             if (member is null) return Cli.Fail($"{target} is not a member of this org");
             await org.RemoveUser(member.AccountId);
             Console.WriteLine($"removed {member.Email}");
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    private static Command Join()
+    {
+        var code = new Argument<string>("code") { Description = "invite code from the org's owner or admin, made for your email" };
+        var command = new Command("join", "join an org with an invite (for an existing account) and make it current") { code };
+        command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
+        {
+            var joined = await c.Client.Account(c.RequireSession.AccountId).JoinOrg(parse.GetValue(code)!);
+            SessionFile.Save(c.RequireSession with { OrgId = joined.OrgId, CurrentPlan = null });
+            Console.WriteLine($"joined {joined.OrgName} as {joined.Role.ToString().ToLowerInvariant()}; it is now the current org");
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    private static Command Org()
+    {
+        var org = new Argument<string?>("org") { Description = "org name or id (without it: list your orgs)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("org", "make one of your orgs current, or list them") { org };
+        command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
+        {
+            var session = c.RequireSession;
+            var orgs = (await c.Client.Account(session.AccountId).WhoAmI()).Orgs;
+            if (parse.GetValue(org) is not { } wanted)
+            {
+                foreach (var o in orgs)
+                    Console.WriteLine($"{(o.OrgId == session.OrgId ? "*" : " ")} {o.OrgName,-32} {o.OrgId}  {o.Role.ToString().ToLowerInvariant()}");
+                if (orgs.Count == 0) Console.WriteLine("you belong to no org: an owner or admin can invite you (then `plandex join CODE`)");
+                return 0;
+            }
+            var found = orgs.Where(o => o.OrgName == wanted || o.OrgId.ToString() == wanted).ToList();
+            if (found.Count == 0) return Cli.Fail($"you belong to no org named '{wanted}'");
+            if (found.Count > 1) return Cli.Fail($"you belong to {found.Count} orgs named '{wanted}': name one by its id");
+            if (found[0].OrgId != session.OrgId) SessionFile.Save(session with { OrgId = found[0].OrgId, CurrentPlan = null });
+            Console.WriteLine($"current org: {found[0].OrgName}");
             return 0;
         }, ct));
         return command;

@@ -31,6 +31,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         "Account.CreateSignInCode" => () => c.Account(w.Alice.AccountId).CreateSignInCode(),
         "Account.SignOut" => () => c.Account(w.Alice.AccountId).SignOut(),
         "Account.RevokeAllSessions" => () => c.Account(w.Alice.AccountId).RevokeAllSessions(),
+        "Account.JoinOrg" => () => c.Account(w.Alice.AccountId).JoinOrg("ABCD-EFGH-JKMN"),
         "Org.Users" => () => c.Org(w.Alice.OrgId).Users(),
         "Org.Invite" => () => c.Org(w.Alice.OrgId).Invite("mallory@example.com", OrgRole.Owner),
         "Org.RemoveUser" => () => c.Org(w.Alice.OrgId).RemoveUser(w.Carol.AccountId),
@@ -39,7 +40,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
 
     public static TheoryData<string> SessionCalls() =>
     [
-        "Account.WhoAmI", "Account.CreateSignInCode", "Account.SignOut", "Account.RevokeAllSessions",
+        "Account.WhoAmI", "Account.CreateSignInCode", "Account.SignOut", "Account.RevokeAllSessions", "Account.JoinOrg",
         "Org.Users", "Org.Invite", "Org.RemoveUser",
     ];
 
@@ -172,17 +173,21 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
     [InlineData("CreateSignInCode")]
     [InlineData("RevokeAllSessions")]
     [InlineData("SignOut")]
+    [InlineData("JoinOrg")]
     [InlineData("WhoAmI.unknown-account")]
     [InlineData("CreateSignInCode.unknown-account")]
     public async Task Forged_account_key_is_refused(string call)
     {
         var bob = w.AliceClient.Account(w.Bob.AccountId); // Alice's valid session, Bob's grain key
+        var bobsInvite = call == "JoinOrg" ? (await w.DaveClient.Org(w.Alice.OrgId).Invite(w.Bob.Email, OrgRole.Member)).Code : "";
         Func<Task> attempt = call switch
         {
             "WhoAmI" => () => bob.WhoAmI(),
             "CreateSignInCode" => () => bob.CreateSignInCode(),
             "RevokeAllSessions" => () => bob.RevokeAllSessions(),
             "SignOut" => () => bob.SignOut(),
+            // An invite made for Bob, accepted with Alice's session on Bob's account: refused, the invite unspent.
+            "JoinOrg" => () => bob.JoinOrg(bobsInvite),
             "WhoAmI.unknown-account" => () => w.AliceClient.Account(Guid.NewGuid()).WhoAmI(),
             "CreateSignInCode.unknown-account" => () => w.AliceClient.Account(Guid.NewGuid()).CreateSignInCode(),
             _ => throw new ArgumentOutOfRangeException(nameof(call)),

@@ -132,4 +132,35 @@ public sealed class DamagedPlanDeletionTests
         await Assert.ThrowsAnyAsync<Exception>(() => client.Account(owner.AccountId).DeleteAccount());
         Assert.Equal(snapshot, await db.SnapshotAsync());
     }
+
+    [Fact]
+    public async Task An_unreadable_second_org_refuses_the_deletion_before_the_first_is_touched()
+    {
+        var clock = new FakeTimeProvider(Start);
+        await using var db = await TestDatabase.CreateAsync();
+        SignInResult owner, other;
+        Guid mine;
+        await using (var first = await InProcessSilo.StartAsync(db, clock))
+        {
+            await using var anonymous = await first.ConnectAsync();
+            owner = await anonymous.SignUpAsync(new SignUpRequest($"o{Guid.NewGuid():N}@example.com", "Olga"));
+            other = await anonymous.SignUpAsync(new SignUpRequest($"p{Guid.NewGuid():N}@example.com", "Pia"));
+            await using var oc = await first.ConnectAsync(owner.Token);
+            await using var pc = await first.ConnectAsync(other.Token);
+            mine = (await oc.Org(owner.OrgId).CreatePlan("in her own org")).PlanId;
+            // Olga joins Pia's org second, so her own org comes first in her list of memberships.
+            await oc.Account(owner.AccountId).JoinOrg((await pc.Org(other.OrgId).Invite(owner.Email, OrgRole.Member)).Code);
+            await oc.Org(other.OrgId).CreatePlan("in pia's org");
+            Assert.Equal([owner.OrgId, other.OrgId], (await oc.Account(owner.AccountId).WhoAmI()).Orgs.Select(o => o.OrgId));
+        }
+        await DataKeys.DamageAsync(db, other.OrgId);
+
+        await using var silo = await InProcessSilo.StartAsync(db, clock);
+        await using var client = await silo.ConnectAsync(owner.Token);
+        var snapshot = await db.SnapshotAsync();
+        var refused = await Assert.ThrowsAsync<UnreadableDataException>(() => client.Account(owner.AccountId).DeleteAccount());
+        Assert.StartsWith($"org {other.OrgId.ToString("N")[..8]} cannot be read", refused.Message);
+        Assert.Equal(snapshot, await db.SnapshotAsync());
+        Assert.Equal("in her own org", (await client.Plan(mine).Describe()).Name);
+    }
 }

@@ -117,8 +117,9 @@ public sealed class EncryptionAtRestTests
         string Canary(string name) => canaries[name] = CanaryScanner.NewCanary();
 
         // Org A: Xavier is its only owner; Yara (member) has a plan there too. Org B: Zoe owns it; Walt is a member
-        // with a plan. An account is in one org (joining another needs a new account), so the two deletion rules
-        // take two victims: Xavier (last owner: org A goes with all its plans) and Walt (member: only his plan).
+        // with a plan, and Xavier joined it too (an invite accepted by his existing account) and has a plan there.
+        // Xavier's deletion takes both rules at once (last owner of A: A goes with all its plans; member of B: only
+        // his plan there); Walt's is a member's alone.
         var xEmail = Canary("x-email") + "@example.com";
         var x = await anonymous.SignUpAsync(new SignUpRequest(xEmail, "Xavier " + Canary("x-name")));
         await using var xc = await silo.ConnectAsync(x.Token);
@@ -131,6 +132,8 @@ public sealed class EncryptionAtRestTests
         var wInvite = await zc.Org(z.OrgId).Invite(wEmail, OrgRole.Member);
         var wv = await anonymous.SignUpAsync(new SignUpRequest(wEmail, "Walt " + Canary("w-name"), wInvite.Code));
         await using var wc = await silo.ConnectAsync(wv.Token);
+        var xbInvite = await zc.Org(z.OrgId).Invite(xEmail, OrgRole.Member);
+        Assert.Equal(new OrgMembership(z.OrgId, "Zoe's org", OrgRole.Member), await xc.Account(x.AccountId).JoinOrg(xbInvite.Code));
         Assert.Equal(x.OrgId, y.OrgId);
         Assert.Equal(z.OrgId, wv.OrgId);
 
@@ -145,23 +148,25 @@ public sealed class EncryptionAtRestTests
         var px2 = await Plan(xc, x.OrgId, "px2");
         var py = await Plan(yc, x.OrgId, "py");
         var pw = await Plan(wc, z.OrgId, "pw");
+        var pxb = await Plan(xc, z.OrgId, "pxb");
         var pz = (await zc.Org(z.OrgId).CreatePlan("zoe's plan")).PlanId;
         await zc.Plan(pz).LoadContext([new ContextUpload("keep.txt", "zoe keeps this")]);
 
         // Positive control: everything is readable before, and three orgs' worth of members see each other.
         Assert.Equal(3, (await xc.Org(x.OrgId).Plans()).Count);
-        Assert.Equal(2, (await zc.Org(z.OrgId).Plans()).Count);
+        Assert.Equal(3, (await zc.Org(z.OrgId).Plans()).Count);
         Assert.Contains(await zc.Org(z.OrgId).Users(), u => u.Email == wEmail);
+        Assert.Contains(await zc.Org(z.OrgId).Users(), u => u.Email == xEmail);
         Assert.Contains(await yc.Org(x.OrgId).Users(), u => u.Email == xEmail);
         Assert.Contains(canaries["x-name"], (await xc.Account(x.AccountId).WhoAmI()).Name);
-        foreach (var (c, p, n) in new[] { (xc, px1, "px1"), (yc, py, "py"), (wc, pw, "pw") })
+        foreach (var (c, p, n) in new[] { (xc, px1, "px1"), (yc, py, "py"), (wc, pw, "pw"), (zc, pxb, "pxb") })
             Assert.Contains(canaries[n + "-body"], await c.Plan(p).ShowContext($"src/{canaries[n + "-path"]}.txt"));
 
         // Every data key that dies with the two accounts, in the clear.
         var doomed = new Dictionary<string, Guid>
         {
             ["x-account"] = x.AccountId, ["w-account"] = wv.AccountId, ["org-a"] = x.OrgId,
-            ["px1"] = px1, ["px2"] = px2, ["py"] = py, ["pw"] = pw,
+            ["px1"] = px1, ["px2"] = px2, ["py"] = py, ["pw"] = pw, ["pxb"] = pxb,
         };
         var scanner = new SecretScanner();
         foreach (var (name, c) in canaries) scanner.AddText(name, c);
@@ -177,8 +182,8 @@ public sealed class EncryptionAtRestTests
         var wReceipts = await wc.Account(wv.AccountId).DeleteAccount();
         sw.Stop();
 
-        Assert.Equal(new[] { "account", "org", "plan", "plan", "plan" }, xReceipts.Select(r => r.Kind).Order());
-        Assert.Equal(new[] { px1, px2, py }.Order(), xReceipts.Where(r => r.Kind == "plan").Select(r => r.SubjectId).Order());
+        Assert.Equal(new[] { "account", "org", "plan", "plan", "plan", "plan" }, xReceipts.Select(r => r.Kind).Order());
+        Assert.Equal(new[] { px1, px2, py, pxb }.Order(), xReceipts.Where(r => r.Kind == "plan").Select(r => r.SubjectId).Order());
         Assert.Equal(new[] { "account", "plan" }, wReceipts.Select(r => r.Kind).Order());
         Assert.Equal(pw, wReceipts.Single(r => r.Kind == "plan").SubjectId);
         Assert.All(xReceipts.Concat(wReceipts), r => Assert.Equal(TimeSpan.FromDays(7), r.PurgeDue - r.DeletedAt));
@@ -190,7 +195,7 @@ public sealed class EncryptionAtRestTests
         Assert.DoesNotContain((await yc.Account(y.AccountId).WhoAmI()).Orgs, o => o.OrgId == x.OrgId);
         foreach (var p in new[] { px1, px2, py })
             await Assert.ThrowsAsync<AccessDeniedException>(() => yc.Plan(p).Describe());
-        // Org B survives with Zoe's plan; Walt is neither listed nor has a plan there.
+        // Org B survives with Zoe's plan; neither Walt nor Xavier is listed or has a plan there.
         Assert.Equal(new[] { pz }, (await zc.Org(z.OrgId).Plans()).Select(p => p.PlanId));
         Assert.Equal("zoe keeps this", await zc.Plan(pz).ShowContext("keep.txt"));
         Assert.Equal(new[] { "zoe@example.com" }, (await zc.Org(z.OrgId).Users()).Select(u => u.Email));
@@ -208,7 +213,7 @@ public sealed class EncryptionAtRestTests
         Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM plandex_invites WHERE created_by = '{x.AccountId}'"));
 
         var after = await scanner.ScanDatabaseAsync(db);
-        Console.WriteLine($"[measure] delete-account: 2 accounts, 4 plans, 1 org in {sw.ElapsedMilliseconds} ms; after: pg_dump {after.Dump}, data dir {after.DataDir} ({after.Files} files)");
+        Console.WriteLine($"[measure] delete-account: 2 accounts, 5 plans, 1 org in {sw.ElapsedMilliseconds} ms; after: pg_dump {after.Dump}, data dir {after.DataDir} ({after.Files} files)");
         Assert.Equal("0", after.Dump.ToString());
         Assert.Equal("0", after.DataDir.ToString());
 

@@ -79,12 +79,17 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         Ran($"garbage token ({kind})");
     }
 
+    /// <summary>For the join case: a real invite to org A for the victim's email, so only the session can be what is refused.</summary>
+    private async Task<string> InviteFor(SignInResult victim, string call) =>
+        call == "Account.JoinOrg" ? (await w.DaveClient.Org(w.Alice.OrgId).Invite(victim.Email, OrgRole.Member)).Code : "";
+
     [Theory]
     [MemberData(nameof(SessionCalls))]
     public async Task Expired_token_is_refused(string call)
     {
         var (victim, client) = await w.NewAccountAsync("expired");
         Assert.Equal(victim.AccountId, (await client.Account(victim.AccountId).WhoAmI()).AccountId); // valid before
+        var invite = await InviteFor(victim, call);
         await Db.ExecAsync($"UPDATE plandex_sessions SET expires_at = now() - interval '1 minute' WHERE account_id = '{victim.AccountId}'");
         var target = call.StartsWith("Account.") ? "account" : "org";
         Func<Task> attempt = call switch
@@ -93,6 +98,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
             "Account.CreateSignInCode" => () => client.Account(victim.AccountId).CreateSignInCode(),
             "Account.SignOut" => () => client.Account(victim.AccountId).SignOut(),
             "Account.RevokeAllSessions" => () => client.Account(victim.AccountId).RevokeAllSessions(),
+            "Account.JoinOrg" => () => client.Account(victim.AccountId).JoinOrg(invite),
             "Org.Users" => () => client.Org(victim.OrgId).Users(),
             "Org.Invite" => () => client.Org(victim.OrgId).Invite("friend@example.com", OrgRole.Member),
             "Org.RemoveUser" => () => client.Org(victim.OrgId).RemoveUser(victim.AccountId),
@@ -110,6 +116,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         var (victim, client) = await w.NewAccountAsync("leaver");
         var account = client.Account(victim.AccountId);
         Assert.Equal(victim.AccountId, (await account.WhoAmI()).AccountId);
+        var invite = await InviteFor(victim, call);
         await account.SignOut();
         Func<Task> attempt = call switch
         {
@@ -117,6 +124,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
             "Account.CreateSignInCode" => () => account.CreateSignInCode(),
             "Account.SignOut" => () => account.SignOut(),
             "Account.RevokeAllSessions" => () => account.RevokeAllSessions(),
+            "Account.JoinOrg" => () => account.JoinOrg(invite),
             "Org.Users" => () => client.Org(victim.OrgId).Users(),
             "Org.Invite" => () => client.Org(victim.OrgId).Invite("friend@example.com", OrgRole.Member),
             "Org.RemoveUser" => () => client.Org(victim.OrgId).RemoveUser(victim.AccountId),

@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Time.Testing;
+using Plandex.Client.Connection;
+using Plandex.GrainInterfaces;
+using Plandex.Tests.Infrastructure;
+
+namespace Plandex.Tests.Accounts;
+
+/// <summary>
+/// An existing account joining an org with an invite (<c>IAccountGrain.JoinOrg</c>, <c>plandex join</c>): a join
+/// that cannot complete spends nothing and leaves no half-made membership. The CLI flow and the hostile cases are in
+/// <see cref="CliAccountTests"/> and <see cref="HostileClientTests"/>.
+/// </summary>
+public sealed class JoinOrgTests
+{
+    private const string OrgStates = "SELECT count(*) FROM orleansstorage WHERE graintypestring = 'org' AND payloadbinary IS NOT NULL";
+
+    [Fact]
+    public async Task A_join_that_loses_the_race_with_its_orgs_deletion_changes_no_account_and_brings_no_org_back()
+    {
+        await using var w = await TwoAccounts.StartAsync();
+        var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
+        var invite = await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Admin);
+
+        // Olga's deletion erases her org with its invites; the invite is put back as it stood, as if Pia had claimed
+        // it a moment before the org went.
+        var putBack = await db.ScalarAsync<string>(
+            "SELECT format('INSERT INTO plandex_invites SELECT * FROM json_populate_record(NULL::plandex_invites, %L)', row_to_json(i)) FROM plandex_invites i");
+        await oc.Account(olga.AccountId).DeleteAccount();
+        await db.ExecAsync(putBack!);
+        var orgStates = await db.ScalarAsync<long>(OrgStates);
+
+        var e = await Assert.ThrowsAsync<InvalidRequestException>(() => pc.Account(pia.AccountId).JoinOrg(invite.Code));
+        Assert.Equal("that org no longer exists", e.Message);
+        Assert.Equal([pia.OrgId], (await pc.Account(pia.AccountId).WhoAmI()).Orgs.Select(o => o.OrgId));
+        Assert.Equal(orgStates, await db.ScalarAsync<long>(OrgStates));
+        Assert.True(await db.ScalarAsync<bool>("SELECT used_at IS NULL FROM plandex_invites"), "the invite was spent on a join that did not happen");
+    }
+
+    [Fact]
+    public async Task A_second_invite_to_an_org_the_account_already_joined_is_refused_and_stays_unused()
+    {
+        await using var w = await TwoAccounts.StartAsync();
+        var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
+        var first = await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Member);
+        var second = await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Owner);
+
+        Assert.Equal(new OrgMembership(olga.OrgId, "Olga's org", OrgRole.Member), await pc.Account(pia.AccountId).JoinOrg(first.Code));
+        var e = await Refusals.AssertRefusedAsync<InvalidRequestException>(db, () => pc.Account(pia.AccountId).JoinOrg(second.Code));
+        Assert.Equal("you are already a member of that org", e.Message);
+        Assert.Contains(await oc.Org(olga.OrgId).Users(), m => m.AccountId == pia.AccountId && m.Role == OrgRole.Member);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM plandex_invites WHERE used_at IS NULL"));
+    }
+
+    /// <summary>Olga and Pia, each with her own org (open sign-up), on one in-process silo and a fresh database.</summary>
+    private sealed class TwoAccounts : IAsyncDisposable
+    {
+        public required TestDatabase Db { get; init; }
+        public required InProcessSilo Silo { get; init; }
+        public required SignInResult Olga { get; init; }
+        public required SignInResult Pia { get; init; }
+        public required PlandexClient Oc { get; init; }
+        public required PlandexClient Pc { get; init; }
+
+        public static async Task<TwoAccounts> StartAsync()
+        {
+            var db = await TestDatabase.CreateAsync();
+            var silo = await InProcessSilo.StartAsync(db, new FakeTimeProvider(DateTimeOffset.UtcNow));
+            await using var anonymous = await silo.ConnectAsync();
+            var olga = await anonymous.SignUpAsync(new SignUpRequest($"o{Guid.NewGuid():N}@example.com", "Olga"));
+            var pia = await anonymous.SignUpAsync(new SignUpRequest($"p{Guid.NewGuid():N}@example.com", "Pia"));
+            return new() { Db = db, Silo = silo, Olga = olga, Pia = pia, Oc = await silo.ConnectAsync(olga.Token), Pc = await silo.ConnectAsync(pia.Token) };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Pc.DisposeAsync();
+            await Oc.DisposeAsync();
+            await Silo.DisposeAsync();
+            await Db.DisposeAsync();
+        }
+    }
+}

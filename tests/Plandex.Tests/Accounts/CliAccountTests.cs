@@ -107,58 +107,34 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task An_existing_account_joins_a_second_org_switches_between_them_and_is_invited_back_after_removal()
+    public async Task An_existing_account_joins_a_second_org_and_switches_between_its_orgs()
     {
         await using var db = await TestDatabase.CreateAsync();
         await using var silo = await SiloProcess.StartAsync(db, "cli-join", new Dictionary<string, string> { ["Accounts:OpenSignUp"] = "true" });
         var ana = new Device(this, silo, "ana");
         var ben = new Device(this, silo, "ben");
         await ana.Ok("sign-up", "--email", "ana@example.com", "--name", "Ana");
-        await ana.Ok("new", "--name", "ana-plan");
         await ben.Ok("sign-up", "--email", "ben@example.com", "--name", "Ben");
         await ben.Ok("new", "--name", "ben-plan");
 
-        // Ben invites Ana, who has an account: the invite says how to accept it, and sign-up says so too.
+        // Ben invites Ana, who has an account: the invite says how to accept it. The refusals around a join (another
+        // email, a used code, an org deleted meanwhile) are in JoinOrgTests and HostileClientTests.
         var r = await ben.Ok("invite", "ana@example.com");
         var invite = CodeIn(r.Stdout);
         Assert.Contains($"plandex join {invite}", r.Stdout);
-        var stranger = new Device(this, silo, "stranger");
-        var e = await stranger.Fails("sign-up", "--email", "ana@example.com", "--name", "Ana Again", "--invite", invite);
-        Assert.Equal("plandex: an account with this email already exists: sign in and accept the invite with `plandex join CODE`", e);
-
-        // Another account cannot accept it; Ana can, once; the joined org becomes current.
-        await stranger.Ok("sign-up", "--email", "stranger@example.com", "--name", "Stranger");
-        var before = await db.SnapshotAsync();
-        e = await stranger.Fails("join", invite);
-        Assert.Equal("plandex: invite code is unknown, used, expired or for another email", e);
-        Refusals.AssertUnchanged(before, await db.SnapshotAsync(), Refusals.FailureCounters);
         r = await ana.Ok("join", invite);
         Assert.Equal("joined Ben's org as member; it is now the current org", r.Stdout.Trim());
-        e = await ana.Fails("join", invite);
-        Assert.Contains("invite code is unknown, used, expired or for another email", e);
         Assert.Contains("ben-plan", (await ana.Ok("plans")).Stdout);
         var orgs = (await ana.Ok("org")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, orgs.Length);
         Assert.Matches(@"^  Ana's org\s+\S+\s+owner$", orgs[0]);
         Assert.Matches(@"^\* Ben's org\s+\S+\s+member$", orgs[1]);
-        await ana.Ok("cd", "ben-plan");
-        Assert.Contains("ben-plan", (await ana.Ok("current")).Stdout);
-        Assert.Equal(2, (await ben.Ok("users")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
 
         // Switching back: the other org's plans, and no current plan carried over from the org left.
+        await ana.Ok("cd", "ben-plan");
         Assert.Equal("current org: Ana's org", (await ana.Ok("org", "Ana's org")).Stdout.Trim());
-        var plans = (await ana.Ok("plans")).Stdout;
-        Assert.Contains("ana-plan", plans);
-        Assert.DoesNotContain("ben-plan", plans);
-        Assert.DoesNotContain("*", plans);
+        Assert.Equal("", (await ana.Ok("plans")).Stdout);
         Assert.Equal("plandex: you belong to no org named 'Carl's org'", await ana.Fails("org", "Carl's org"));
-
-        // Removed from Ben's org, Ana keeps her own; invited again, she comes back with the same account.
-        await ben.Ok("revoke", "ana@example.com");
-        Assert.DoesNotContain("Ben's org", (await ana.Ok("org")).Stdout);
-        await ana.Ok("join", CodeIn((await ben.Ok("invite", "ana@example.com", "--role", "admin")).Stdout));
-        Assert.Matches(@"\* Ben's org\s+\S+\s+admin", (await ana.Ok("org")).Stdout);
-        Assert.Contains("ben-plan", (await ana.Ok("plans")).Stdout);
     }
 
     [Fact]

@@ -408,7 +408,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         Assert.Equal("bob@example.com", invite.Email);
         var e = await Refusals.AssertRefusedAsync<InvalidRequestException>(Db,
             () => w.Anonymous.SignUpAsync(new SignUpRequest("Bob@Example.com", "Bob Twice", invite.Code)));
-        Assert.Contains("already exists", e.Message);
+        Assert.Equal("an account with this email already exists: sign in and accept the invite with `plandex join CODE`", e.Message);
         // The snapshot above already proves the invite row is as before; say it explicitly too.
         var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
             System.Text.Encoding.UTF8.GetBytes(invite.Code.Replace("-", "").ToUpperInvariant())));

@@ -37,6 +37,35 @@ public sealed class JoinOrgTests
     }
 
     [Fact]
+    public async Task Only_the_invited_account_joins_once_and_a_removed_member_is_invited_back()
+    {
+        await using var w = await TwoAccounts.StartAsync();
+        var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
+        await using var anonymous = await w.Silo.ConnectAsync();
+        var quinn = await anonymous.SignUpAsync(new SignUpRequest($"q{Guid.NewGuid():N}@example.com", "Quinn"));
+        await using var qc = await w.Silo.ConnectAsync(quinn.Token);
+        var plan = (await oc.Org(olga.OrgId).CreatePlan("olga's")).PlanId;
+        var invite = await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Member);
+
+        // Quinn has the code but not the email it was made for: refused, counted, and the invite is still Pia's.
+        var e = await Refusals.AssertRefusedAsync<AccessDeniedException>(db, () => qc.Account(quinn.AccountId).JoinOrg(invite.Code), Refusals.FailureCounters);
+        Assert.Equal("invite code is unknown, used, expired or for another email", e.Message);
+        Assert.Equal(OrgRole.Member, (await pc.Account(pia.AccountId).JoinOrg(invite.Code)).Role);
+        Assert.Equal("olga's", (await pc.Plan(plan).Describe()).Name);
+        await Refusals.AssertRefusedAsync<AccessDeniedException>(db, () => pc.Account(pia.AccountId).JoinOrg(invite.Code), Refusals.FailureCounters);
+
+        // Removed, Pia keeps her account and her own org; a new invite brings her back, in the role it names.
+        await oc.Org(olga.OrgId).RemoveUser(pia.AccountId);
+        Assert.Equal([pia.OrgId], (await pc.Account(pia.AccountId).WhoAmI()).Orgs.Select(o => o.OrgId));
+        await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Plan(plan).Describe());
+        var again = await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Admin);
+        Assert.Equal(new OrgMembership(olga.OrgId, "Olga's org", OrgRole.Admin), await pc.Account(pia.AccountId).JoinOrg(again.Code));
+        Assert.Equal([pia.OrgId, olga.OrgId], (await pc.Account(pia.AccountId).WhoAmI()).Orgs.Select(o => o.OrgId));
+        Assert.Contains(await oc.Org(olga.OrgId).Users(), m => m.AccountId == pia.AccountId && m.Role == OrgRole.Admin);
+        Assert.Equal("olga's", (await pc.Plan(plan).Describe()).Name);
+    }
+
+    [Fact]
     public async Task A_second_invite_to_an_org_the_account_already_joined_is_refused_and_stays_unused()
     {
         await using var w = await TwoAccounts.StartAsync();

@@ -7,6 +7,8 @@ public interface IOrgGrain : IGrainWithGuidKey
     // Always interleaved: it waits on each member's account, and an account joining this org waits on the org.
     [ClientCallable, Orleans.Concurrency.AlwaysInterleave] Task<IReadOnlyList<OrgMember>> Users();
     [ClientCallable] Task RemoveUser(Guid accountId);
+    /// <summary>The caller leaves this org (<c>plandex leave</c>); the last owner cannot. Their plans stay with the org.</summary>
+    [ClientCallable] Task Leave();
     [ClientCallable] Task<PlanSummary> CreatePlan(string name);
     [ClientCallable] Task<IReadOnlyList<PlanSummary>> Plans();
     /// <summary>The org's plans that are streaming right now (<c>plandex ps</c>).</summary>

@@ -90,11 +90,19 @@ internal sealed class OrgGrain(
         var target = state.State.Members.FirstOrDefault(m => m.AccountId == accountId)
             ?? throw new InvalidRequestException("no such member in this org");
         if (target.Role == OrgRole.Owner && caller.Role != OrgRole.Owner) throw new AccessDeniedException("only an owner can remove an owner");
+        await RemoveMemberAsync(target);
+    }
+
+    public Task Leave() => RemoveMemberAsync(RequireRole(OrgRole.Member));
+
+    /// <summary>A member removed or leaving: the plans they own stay with the org, whose owners and admins can delete them.</summary>
+    private async Task RemoveMemberAsync(MemberEntry target)
+    {
         if (target.Role == OrgRole.Owner && state.State.Members.Count(m => m.Role == OrgRole.Owner) == 1)
             throw new InvalidRequestException("cannot remove the org's last owner");
         state.State.Members.Remove(target);
         await state.WriteStateAsync();
-        await GrainFactory.GetGrain<IAccountGrain>(accountId).RemoveMembership(Id);
+        await GrainFactory.GetGrain<IAccountGrain>(target.AccountId).RemoveMembership(Id);
     }
 
     public async Task<PlanSummary> CreatePlan(string name)

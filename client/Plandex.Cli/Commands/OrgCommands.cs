@@ -4,10 +4,10 @@ using Plandex.GrainInterfaces;
 
 namespace Plandex.Cli.Commands;
 
-/// <summary>invite, users, revoke (remove a member from the current org), join (an org, with an invite), org (switch).</summary>
+/// <summary>invite, users, revoke (remove a member from the current org), join (an org, with an invite), org (switch), leave.</summary>
 internal static class OrgCommands
 {
-    public static IEnumerable<Command> Create() => [Invite(), Users(), Revoke(), Join(), Org()];
+    public static IEnumerable<Command> Create() => [Invite(), Users(), Revoke(), Join(), Org(), Leave()];
 
     private static Command Invite()
     {
@@ -85,13 +85,46 @@ internal static class OrgCommands
                 if (orgs.Count == 0) Console.WriteLine("you belong to no org: an owner or admin can invite you (then `plandex join CODE`)");
                 return 0;
             }
-            var found = orgs.Where(o => o.OrgName == wanted || o.OrgId.ToString() == wanted).ToList();
-            if (found.Count == 0) return Cli.Fail($"you belong to no org named '{wanted}'");
-            if (found.Count > 1) return Cli.Fail($"you belong to {found.Count} orgs named '{wanted}': name one by its id");
-            if (found[0].OrgId != session.OrgId) SessionFile.Save(session with { OrgId = found[0].OrgId, CurrentPlan = null });
-            Console.WriteLine($"current org: {found[0].OrgName}");
+            var found = Find(orgs, wanted);
+            if (found.OrgId != session.OrgId) SessionFile.Save(session with { OrgId = found.OrgId, CurrentPlan = null });
+            Console.WriteLine($"current org: {found.OrgName}");
             return 0;
         }, ct));
         return command;
+    }
+
+    private static Command Leave()
+    {
+        var org = new Argument<string>("org") { Description = "the org to leave, by name or id (as `plandex org` lists it)" };
+        var command = new Command("leave", "leave one of your orgs (your plans there stay with the org)") { org };
+        command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
+        {
+            var session = c.RequireSession;
+            var account = c.Client.Account(session.AccountId);
+            var found = Find((await account.WhoAmI()).Orgs, parse.GetValue(org)!);
+            await c.Client.Org(found.OrgId).Leave();
+            if (found.OrgId == session.OrgId)
+            {
+                // Leaving the current org: the next one the account belongs to becomes current, if any.
+                var next = (await account.WhoAmI()).Orgs.FirstOrDefault();
+                SessionFile.Save(session with { OrgId = next?.OrgId ?? Guid.Empty, CurrentPlan = null });
+                Console.WriteLine(next is null ? $"left {found.OrgName}; you belong to no org now" : $"left {found.OrgName}; the current org is {next.OrgName}");
+            }
+            else Console.WriteLine($"left {found.OrgName}");
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    /// <summary>One of the account's orgs by name or id; none, or a name shared by several, is a one-line error.</summary>
+    private static OrgMembership Find(IReadOnlyList<OrgMembership> orgs, string wanted)
+    {
+        var found = orgs.Where(o => o.OrgName == wanted || o.OrgId.ToString() == wanted).ToList();
+        return found.Count switch
+        {
+            1 => found[0],
+            0 => throw new InvalidRequestException($"you belong to no org named '{wanted}'"),
+            _ => throw new InvalidRequestException($"you belong to {found.Count} orgs named '{wanted}': name one by its id"),
+        };
     }
 }

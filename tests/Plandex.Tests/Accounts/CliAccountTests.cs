@@ -135,6 +135,12 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         Assert.Equal("current org: Ana's org", (await ana.Ok("org", "Ana's org")).Stdout.Trim());
         Assert.Equal("", (await ana.Ok("plans")).Stdout);
         Assert.Equal("plandex: you belong to no org named 'Carl's org'", await ana.Fails("org", "Carl's org"));
+
+        // Leaving the current org makes the next one current; the last owner cannot leave.
+        await ana.Ok("org", "Ben's org");
+        Assert.Equal("left Ben's org; the current org is Ana's org", (await ana.Ok("leave", "Ben's org")).Stdout.Trim());
+        Assert.Matches(@"^\* Ana's org\s+\S+\s+owner$", (await ana.Ok("org")).Stdout.Trim());
+        Assert.Equal("plandex: cannot remove the org's last owner", await ana.Fails("leave", "Ana's org"));
     }
 
     [Fact]

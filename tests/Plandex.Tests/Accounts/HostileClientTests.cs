@@ -35,13 +35,14 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         "Org.Users" => () => c.Org(w.Alice.OrgId).Users(),
         "Org.Invite" => () => c.Org(w.Alice.OrgId).Invite("mallory@example.com", OrgRole.Owner),
         "Org.RemoveUser" => () => c.Org(w.Alice.OrgId).RemoveUser(w.Carol.AccountId),
+        "Org.Leave" => () => c.Org(w.Alice.OrgId).Leave(),
         _ => throw new ArgumentOutOfRangeException(nameof(call), call, null),
     };
 
     public static TheoryData<string> SessionCalls() =>
     [
         "Account.WhoAmI", "Account.CreateSignInCode", "Account.SignOut", "Account.RevokeAllSessions", "Account.JoinOrg",
-        "Org.Users", "Org.Invite", "Org.RemoveUser",
+        "Org.Users", "Org.Invite", "Org.RemoveUser", "Org.Leave",
     ];
 
     [Theory]
@@ -102,6 +103,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
             "Org.Users" => () => client.Org(victim.OrgId).Users(),
             "Org.Invite" => () => client.Org(victim.OrgId).Invite("friend@example.com", OrgRole.Member),
             "Org.RemoveUser" => () => client.Org(victim.OrgId).RemoveUser(victim.AccountId),
+            "Org.Leave" => () => client.Org(victim.OrgId).Leave(),
             _ => throw new ArgumentOutOfRangeException(nameof(call)),
         };
         var e = await Denied(attempt);
@@ -128,6 +130,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
             "Org.Users" => () => client.Org(victim.OrgId).Users(),
             "Org.Invite" => () => client.Org(victim.OrgId).Invite("friend@example.com", OrgRole.Member),
             "Org.RemoveUser" => () => client.Org(victim.OrgId).RemoveUser(victim.AccountId),
+            "Org.Leave" => () => client.Org(victim.OrgId).Leave(),
             _ => throw new ArgumentOutOfRangeException(nameof(call)),
         };
         var e = await Denied(attempt);

@@ -66,6 +66,28 @@ public sealed class JoinOrgTests
     }
 
     [Fact]
+    public async Task A_member_leaves_with_their_plans_left_to_the_org_and_the_last_owner_cannot_leave()
+    {
+        await using var w = await TwoAccounts.StartAsync();
+        var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
+        await pc.Account(pia.AccountId).JoinOrg((await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Owner)).Code);
+        var piasPlan = (await pc.Org(olga.OrgId).CreatePlan("pia's, in olga's org")).PlanId;
+
+        await pc.Org(olga.OrgId).Leave();
+        Assert.Equal([pia.OrgId], (await pc.Account(pia.AccountId).WhoAmI()).Orgs.Select(o => o.OrgId));
+        Assert.DoesNotContain(await oc.Org(olga.OrgId).Users(), m => m.AccountId == pia.AccountId);
+        await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Plan(piasPlan).Describe());
+        await Refusals.AssertRefusedAsync<AccessDeniedException>(db, () => pc.Org(olga.OrgId).Leave());
+        // The plan stays with the org, and its owner or admin can delete it.
+        Assert.Equal("pia's, in olga's org", (await oc.Plan(piasPlan).Describe()).Name);
+
+        // Olga is now the last owner again: she cannot leave (she can delete her account, which takes the org).
+        var e = await Refusals.AssertRefusedAsync<InvalidRequestException>(db, () => oc.Org(olga.OrgId).Leave());
+        Assert.Equal("cannot remove the org's last owner", e.Message);
+        await oc.Plan(piasPlan).Delete();
+    }
+
+    [Fact]
     public async Task A_second_invite_to_an_org_the_account_already_joined_is_refused_and_stays_unused()
     {
         await using var w = await TwoAccounts.StartAsync();

@@ -100,13 +100,13 @@ internal static class OrgCommands
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
         {
             var session = c.RequireSession;
-            var account = c.Client.Account(session.AccountId);
-            var found = Find((await account.WhoAmI()).Orgs, parse.GetValue(org)!);
+            var orgs = (await c.Client.Account(session.AccountId).WhoAmI()).Orgs;
+            var found = Find(orgs, parse.GetValue(org)!);
             await c.Client.Org(found.OrgId).Leave();
             if (found.OrgId == session.OrgId)
             {
                 // Leaving the current org: the next one the account belongs to becomes current, if any.
-                var next = (await account.WhoAmI()).Orgs.FirstOrDefault();
+                var next = orgs.FirstOrDefault(o => o.OrgId != found.OrgId);
                 SessionFile.Save(session with { OrgId = next?.OrgId ?? Guid.Empty, CurrentPlan = null });
                 Console.WriteLine(next is null ? $"left {found.OrgName}; you belong to no org now" : $"left {found.OrgName}; the current org is {next.OrgName}");
             }

@@ -98,6 +98,21 @@ public sealed class StreamWorld : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a test's body; a failure carries each silo's last log lines, which would otherwise end with the test
+    /// process (CI keeps a failed run's output, not its silos' logs).
+    /// </summary>
+    public async Task WithSiloLogsOnFailureAsync(Func<Task> body, int lines = 60)
+    {
+        try { await body(); }
+        catch (Exception e)
+        {
+            var tails = string.Join('\n', Silos.Select(s =>
+                $"--- silo {s.Name} ({(s.HasExited ? "exited" : "running")}), its last {lines} log lines:\n{string.Join('\n', s.Lines.TakeLast(lines))}"));
+            throw new Xunit.Sdk.XunitException($"{e.GetType().Name}: {e.Message}\n{tails}", e);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var s in Silos) await s.DisposeAsync();

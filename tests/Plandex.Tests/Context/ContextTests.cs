@@ -5,13 +5,10 @@ using Plandex.Tests.Streams;
 namespace Plandex.Tests.Context;
 
 /// <summary>Loading context: ignored files never reach the server; hostile paths and limits are refused.</summary>
-public sealed class ContextTests : IAsyncLifetime
+public sealed class ContextTests(OneSiloWorld world) : IClassFixture<OneSiloWorld>
 {
     private const string Canary = "CANARY-ignored-7f3a9c";
-    private StreamWorld _w = null!;
-
-    public async Task InitializeAsync() => _w = await StreamWorld.StartAsync();
-    public async Task DisposeAsync() => await _w.DisposeAsync();
+    private readonly StreamWorld _w = world.World;
 
     private static string MakeProject()
     {
@@ -67,6 +64,7 @@ public sealed class ContextTests : IAsyncLifetime
     {
         var project = MakeProject();
         var cli = await CliAsync(project);
+        var itemsBefore = await _w.Db.ScalarAsync<long>("SELECT count(*) FROM plandex_context_items"); // other tests' plans
         var load = await cli(["load", "-r", ".", "--verbose"]);
         Assert.Contains("loaded 7 file(s)", load.Stdout);
         Assert.Contains("skipped 5 ignored", load.Stdout);
@@ -81,7 +79,7 @@ public sealed class ContextTests : IAsyncLifetime
         string[] expected = [".gitignore", ".plandexignore", "README.md", "docs/.plandexignore", "docs/final.md", "inside.txt", "src/app.cs"];
         Assert.Equal(expected, await StoredPathsAsync());
         foreach (var path in expected) Assert.DoesNotContain(Canary, (await cli(["show", path])).Stdout);
-        Assert.Equal(7L, await _w.Db.ScalarAsync<long>("SELECT count(*) FROM plandex_context_items"));
+        Assert.Equal(itemsBefore + 7, await _w.Db.ScalarAsync<long>("SELECT count(*) FROM plandex_context_items"));
         Assert.Equal(0, new KeyHygiene.CanaryScanner(Canary).Scan(await KeyHygiene.Evidence.PgDumpAsync(_w.Db)).Total);
 
         // --force reaches an ignored file only when it is named explicitly.

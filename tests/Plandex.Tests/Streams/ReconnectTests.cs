@@ -4,12 +4,9 @@ using Plandex.ProviderStub;
 namespace Plandex.Tests.Streams;
 
 /// <summary>Two silos: watching from another gateway, and two watchers at once.</summary>
-public sealed class ReconnectTests : IAsyncLifetime
+public sealed class ReconnectTests(TwoSiloWorld world) : IClassFixture<TwoSiloWorld>
 {
-    private StreamWorld _w = null!;
-
-    public async Task InitializeAsync() => _w = await StreamWorld.StartAsync(silos: 2);
-    public async Task DisposeAsync() => await _w.DisposeAsync();
+    private readonly StreamWorld _w = world.World;
 
     [Fact]
     public async Task Client_B_through_the_other_gateway_gets_the_complete_reply_after_client_A_left()

@@ -7,12 +7,9 @@ namespace Plandex.Tests.Streams;
 /// The fast start of a tell: the watch opened while Tell runs (WatchStream, TellWatchingAsync), and the start's
 /// database writes done while the first tokens already flow.
 /// </summary>
-public sealed class EarlyWatchTests : IAsyncLifetime
+public sealed class EarlyWatchTests(OneSiloWorld world) : IClassFixture<OneSiloWorld>
 {
-    private StreamWorld _w = null!;
-
-    public async Task InitializeAsync() => _w = await StreamWorld.StartAsync();
-    public async Task DisposeAsync() => await _w.DisposeAsync();
+    private readonly StreamWorld _w = world.World;
 
     [Fact]
     public async Task A_watch_opened_during_the_tell_gets_the_whole_stream_and_the_prompt_is_stored_by_then()

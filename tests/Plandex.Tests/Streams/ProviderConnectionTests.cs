@@ -10,12 +10,9 @@ namespace Plandex.Tests.Streams;
 /// Provider connections are kept alive between streams (ProviderConnectionPool): reused while fresh, replaced when
 /// the provider closed them, and a reused one the provider drops before answering is retried on a new one.
 /// </summary>
-public sealed class ProviderConnectionTests : IAsyncLifetime
+public sealed class ProviderConnectionTests(OneSiloWorld world) : IClassFixture<OneSiloWorld>
 {
-    private StreamWorld _w = null!;
-
-    public async Task InitializeAsync() => _w = await StreamWorld.StartAsync();
-    public async Task DisposeAsync() => await _w.DisposeAsync();
+    private readonly StreamWorld _w = world.World;
 
     private async Task<List<StreamEvent>> TellAndCollectAsync(Guid plan, string endpoint)
     {

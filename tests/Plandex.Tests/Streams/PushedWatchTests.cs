@@ -10,12 +10,9 @@ namespace Plandex.Tests.Streams;
 /// renew, against a real silo: lost pushes come again, a lapsed lease stops the pushes, and nothing of the calling
 /// context travels with them.
 /// </summary>
-public sealed class PushedWatchTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class PushedWatchTests(OneSiloWorld world, ITestOutputHelper output) : IClassFixture<OneSiloWorld>
 {
-    private StreamWorld _w = null!;
-
-    public async Task InitializeAsync() => _w = await StreamWorld.StartAsync();
-    public async Task DisposeAsync() => await _w.DisposeAsync();
+    private readonly StreamWorld _w = world.World;
 
     /// <summary>Records what the plan pushes, and the request context each push arrived with.</summary>
     public sealed class RawObserver : IStreamObserver

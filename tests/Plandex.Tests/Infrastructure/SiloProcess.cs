@@ -194,15 +194,19 @@ public sealed class SiloProcess : IAsyncDisposable
     public async Task StopAsync()
     {
         if (_process.HasExited) return;
-        using (var term = Process.Start("kill", ["-TERM", Pid.ToString()])) term.WaitForExit();
+        Signal(Pid, "-TERM");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try { await _process.WaitForExitAsync(cts.Token); }
         catch (OperationCanceledException) { Kill(); }
     }
 
-    internal static void Interrupt(int pid)
+    internal static void Interrupt(int pid) => Signal(pid, "-INT");
+
+    /// <summary>kill(1): a process that exited a moment ago is no error, and its "No such process" stays out of the run's output.</summary>
+    private static void Signal(int pid, string signal)
     {
-        using var kill = Process.Start("kill", ["-INT", pid.ToString()]);
+        using var kill = Process.Start(new ProcessStartInfo("kill", [signal, pid.ToString()]) { RedirectStandardError = true })!;
+        kill.StandardError.ReadToEnd();
         kill.WaitForExit();
     }
 

@@ -7,6 +7,11 @@ public interface IOrgGrain : IGrainWithGuidKey
     // Always interleaved: it waits on each member's account, and an account joining this org waits on the org.
     [ClientCallable, Orleans.Concurrency.AlwaysInterleave] Task<IReadOnlyList<OrgMember>> Users();
     [ClientCallable] Task RemoveUser(Guid accountId);
+    /// <summary>
+    /// Changes a member's role (<c>plandex set-role</c>), for an owner or admin; making or unmaking an owner takes an
+    /// owner, and the last owner cannot step down. Setting the role a member already has changes nothing.
+    /// </summary>
+    [ClientCallable] Task SetRole(Guid accountId, OrgRole role);
     /// <summary>The caller leaves this org (<c>plandex leave</c>); the last owner cannot. Their plans stay with the org.</summary>
     [ClientCallable] Task Leave();
     [ClientCallable] Task<PlanSummary> CreatePlan(string name);

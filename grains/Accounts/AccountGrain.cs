@@ -141,14 +141,30 @@ internal sealed partial class AccountGrain(
 
     public async Task AddMembership(Guid orgId, OrgRole role)
     {
+        // Never makes an account: one deleted while its org changed its role stays deleted.
+        if (!state.RecordExists) throw new InvalidRequestException("that account no longer exists");
+        var before = state.State.Orgs.ToList();
         state.State.Orgs.RemoveAll(o => o.OrgId == orgId);
         state.State.Orgs.Add(new AccountMembership(orgId, role));
-        await state.WriteStateAsync();
+        await WriteOrRestoreOrgsAsync(before);
     }
 
     public async Task RemoveMembership(Guid orgId)
     {
-        if (state.State.Orgs.RemoveAll(o => o.OrgId == orgId) > 0) await state.WriteStateAsync();
+        var before = state.State.Orgs.ToList();
+        if (state.State.Orgs.RemoveAll(o => o.OrgId == orgId) > 0) await WriteOrRestoreOrgsAsync(before);
+    }
+
+    /// <summary>A write the database refused leaves the list in memory as it is stored, not as it would have been.</summary>
+    private async Task WriteOrRestoreOrgsAsync(List<AccountMembership> before)
+    {
+        try { await state.WriteStateAsync(); }
+        catch
+        {
+            state.State.Orgs.Clear();
+            state.State.Orgs.AddRange(before);
+            throw;
+        }
     }
 
     public async Task<AccountInfo?> Describe() => state.RecordExists ? await InfoAsync() : null;

@@ -8,7 +8,7 @@ using Plandex.Grains.Security;
 
 namespace Plandex.Grains.Accounts;
 
-internal sealed class OrgGrain(
+internal sealed partial class OrgGrain(
     [PersistentState("org")] IPersistentState<OrgState> state,
     AccountStore store,
     DeletionStore deletions,
@@ -94,6 +94,36 @@ internal sealed class OrgGrain(
     }
 
     public Task Leave() => RemoveMemberAsync(RequireRole(OrgRole.Member));
+
+    public async Task SetRole(Guid accountId, OrgRole role)
+    {
+        var caller = RequireRole(OrgRole.Admin);
+        if (!Enum.IsDefined(role)) throw new InvalidRequestException("role must be owner, admin or member");
+        var target = state.State.Members.FirstOrDefault(m => m.AccountId == accountId)
+            ?? throw new InvalidRequestException("no such member in this org");
+        if (target.Role == role) return;
+        // Owners are made and unmade by owners only, as they are invited and removed.
+        if ((role == OrgRole.Owner || target.Role == OrgRole.Owner) && caller.Role != OrgRole.Owner)
+            throw new AccessDeniedException("only an owner can make or unmake an owner");
+        if (target.Role == OrgRole.Owner && state.State.Members.Count(m => m.Role == OrgRole.Owner) == 1)
+            throw new InvalidRequestException("the org's last owner cannot step down: make another member owner first");
+        var index = state.State.Members.IndexOf(target);
+        state.State.Members[index] = target with { Role = role };
+        await state.WriteStateAsync();
+        try
+        {
+            // The org's list decides what a member may do; the account's copy is what whoami shows.
+            await GrainFactory.GetGrain<IAccountGrain>(accountId).AddMembership(Id, role);
+        }
+        catch
+        {
+            state.State.Members[index] = target;
+            try { await state.WriteStateAsync(); }
+            catch (Exception e) { LogUndoFailed(log, Id, e.GetType().Name); }
+            throw;
+        }
+        LogRoleSet(log, accountId, Id, role, caller.AccountId);
+    }
 
     /// <summary>A member removed or leaving: the plans they own stay with the org, whose owners and admins can delete them.</summary>
     private async Task RemoveMemberAsync(MemberEntry target)
@@ -309,4 +339,10 @@ internal sealed class OrgGrain(
         if (member.Role < least) throw new AccessDeniedException($"this needs the {least.ToString().ToLowerInvariant()} role");
         return member;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "account {AccountId} is now {Role} in org {OrgId} (set by {CallerId})")]
+    private static partial void LogRoleSet(ILogger logger, Guid accountId, Guid orgId, OrgRole role, Guid callerId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "org {OrgId}: undoing a role change after a failure failed too ({Error}); the org's list decides the role")]
+    private static partial void LogUndoFailed(ILogger logger, Guid orgId, string error);
 }

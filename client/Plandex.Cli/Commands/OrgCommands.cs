@@ -4,10 +4,13 @@ using Plandex.GrainInterfaces;
 
 namespace Plandex.Cli.Commands;
 
-/// <summary>invite, users, revoke (remove a member from the current org), join (an org, with an invite), org (switch), leave.</summary>
+/// <summary>
+/// invite, users, revoke (remove a member from the current org), set-role, join (an org, with an invite), org
+/// (switch), leave.
+/// </summary>
 internal static class OrgCommands
 {
-    public static IEnumerable<Command> Create() => [Invite(), Users(), Revoke(), Join(), Org(), Leave()];
+    public static IEnumerable<Command> Create() => [Invite(), Users(), Revoke(), SetRole(), Join(), Org(), Leave()];
 
     private static Command Invite()
     {
@@ -55,6 +58,30 @@ internal static class OrgCommands
         }, ct));
         return command;
     }
+
+    private static Command SetRole()
+    {
+        var email = new Argument<string>("email") { Description = "the member whose role changes" };
+        var role = new Argument<string>("role") { Description = "member, admin or owner" };
+        var command = new Command("set-role", "change a member's role in the current org (owner/admin; owners are made and unmade by owners)") { email, role };
+        command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
+        {
+            if (!Enum.TryParse<OrgRole>(parse.GetValue(role), ignoreCase: true, out var r) || !Enum.IsDefined(r))
+                return Cli.Fail("role must be member, admin or owner");
+            var org = c.Client.Org(c.RequireSession.OrgId);
+            var target = parse.GetValue(email)!.Trim();
+            var member = (await org.Users()).FirstOrDefault(m => string.Equals(m.Email, target, StringComparison.OrdinalIgnoreCase));
+            if (member is null) return Cli.Fail($"{target} is not a member of this org");
+            await org.SetRole(member.AccountId, r);
+            Console.WriteLine(member.Role == r
+                ? $"{member.Email} is already {RoleName(r)}"
+                : $"{member.Email} is now {RoleName(r)} (was {RoleName(member.Role)})");
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    private static string RoleName(OrgRole role) => role.ToString().ToLowerInvariant();
 
     private static Command Join()
     {

@@ -125,10 +125,17 @@ public sealed partial class CliAccountTests(ITestOutputHelper output)
         r = await ana.Ok("join", invite);
         Assert.Equal("joined Ben's org as member; it is now the current org", r.Stdout.Trim());
         Assert.Contains("ben-plan", (await ana.Ok("plans")).Stdout);
+        // Ben makes her an admin (who may change roles is OrgRoleTests' and HostileClientTests' part).
+        Assert.Equal("ana@example.com is now admin (was member)", (await ben.Ok("set-role", "Ana@Example.com", "admin")).Stdout.Trim());
+        Assert.Equal("ana@example.com is already admin", (await ben.Ok("set-role", "ana@example.com", "admin")).Stdout.Trim());
+        Assert.Equal("plandex: role must be member, admin or owner", await ben.Fails("set-role", "ana@example.com", "boss"));
+        Assert.Equal("plandex: carl@example.com is not a member of this org", await ben.Fails("set-role", "carl@example.com", "member"));
+        Assert.Equal("plandex: the org's last owner cannot step down: make another member owner first",
+            await ben.Fails("set-role", "ben@example.com", "admin"));
         var orgs = (await ana.Ok("org")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, orgs.Length);
         Assert.Matches(@"^  Ana's org\s+\S+\s+owner$", orgs[0]);
-        Assert.Matches(@"^\* Ben's org\s+\S+\s+member$", orgs[1]);
+        Assert.Matches(@"^\* Ben's org\s+\S+\s+admin$", orgs[1]);
 
         // Switching back: the other org's plans, and no current plan carried over from the org left.
         await ana.Ok("cd", "ben-plan");

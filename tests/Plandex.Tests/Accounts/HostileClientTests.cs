@@ -36,13 +36,14 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         "Org.Invite" => () => c.Org(w.Alice.OrgId).Invite("mallory@example.com", OrgRole.Owner),
         "Org.RemoveUser" => () => c.Org(w.Alice.OrgId).RemoveUser(w.Carol.AccountId),
         "Org.Leave" => () => c.Org(w.Alice.OrgId).Leave(),
+        "Org.SetRole" => () => c.Org(w.Alice.OrgId).SetRole(w.Carol.AccountId, OrgRole.Owner),
         _ => throw new ArgumentOutOfRangeException(nameof(call), call, null),
     };
 
     public static TheoryData<string> SessionCalls() =>
     [
         "Account.WhoAmI", "Account.CreateSignInCode", "Account.SignOut", "Account.RevokeAllSessions", "Account.JoinOrg",
-        "Org.Users", "Org.Invite", "Org.RemoveUser", "Org.Leave",
+        "Org.Users", "Org.Invite", "Org.RemoveUser", "Org.Leave", "Org.SetRole",
     ];
 
     [Theory]
@@ -104,6 +105,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
             "Org.Invite" => () => client.Org(victim.OrgId).Invite("friend@example.com", OrgRole.Member),
             "Org.RemoveUser" => () => client.Org(victim.OrgId).RemoveUser(victim.AccountId),
             "Org.Leave" => () => client.Org(victim.OrgId).Leave(),
+            "Org.SetRole" => () => client.Org(victim.OrgId).SetRole(victim.AccountId, OrgRole.Admin),
             _ => throw new ArgumentOutOfRangeException(nameof(call)),
         };
         var e = await Denied(attempt);
@@ -131,6 +133,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
             "Org.Invite" => () => client.Org(victim.OrgId).Invite("friend@example.com", OrgRole.Member),
             "Org.RemoveUser" => () => client.Org(victim.OrgId).RemoveUser(victim.AccountId),
             "Org.Leave" => () => client.Org(victim.OrgId).Leave(),
+            "Org.SetRole" => () => client.Org(victim.OrgId).SetRole(victim.AccountId, OrgRole.Admin),
             _ => throw new ArgumentOutOfRangeException(nameof(call)),
         };
         var e = await Denied(attempt);
@@ -159,6 +162,8 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
     [InlineData("RemoveUser.owner")]
     [InlineData("RemoveUser.member")]
     [InlineData("RemoveUser.self-into-nothing")]
+    [InlineData("SetRole.self-owner")]
+    [InlineData("SetRole.demote-owner")]
     public async Task Another_orgs_valid_token_is_refused_on_this_org(string call)
     {
         var orgA = w.BobClient.Org(w.Alice.OrgId); // Bob owns org B, not A
@@ -171,6 +176,8 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
             "RemoveUser.owner" => () => orgA.RemoveUser(w.Alice.AccountId),
             "RemoveUser.member" => () => orgA.RemoveUser(w.Carol.AccountId),
             "RemoveUser.self-into-nothing" => () => orgA.RemoveUser(w.Bob.AccountId),
+            "SetRole.self-owner" => () => orgA.SetRole(w.Bob.AccountId, OrgRole.Owner),
+            "SetRole.demote-owner" => () => orgA.SetRole(w.Alice.AccountId, OrgRole.Member),
             _ => throw new ArgumentOutOfRangeException(nameof(call)),
         };
         var e = await Denied(attempt);
@@ -371,7 +378,9 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         await Denied(() => orgA.Invite("friend@example.com", OrgRole.Owner));
         await Denied(() => orgA.RemoveUser(w.Dave.AccountId));
         await Denied(() => orgA.RemoveUser(w.Alice.AccountId));
-        Ran("member inviting/removing");
+        await Denied(() => orgA.SetRole(w.Carol.AccountId, OrgRole.Admin));
+        await Denied(() => orgA.SetRole(w.Dave.AccountId, OrgRole.Member));
+        Ran("member inviting/removing/changing roles");
     }
 
     [Fact]
@@ -381,6 +390,9 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         var e = await Denied(() => orgA.RemoveUser(w.Alice.AccountId));
         Assert.Contains("only an owner", e.Message);
         await Denied(() => orgA.Invite("newboss@example.com", OrgRole.Owner));
+        e = await Denied(() => orgA.SetRole(w.Dave.AccountId, OrgRole.Owner));
+        Assert.Contains("only an owner", e.Message);
+        await Denied(() => orgA.SetRole(w.Alice.AccountId, OrgRole.Admin));
         Assert.Contains((await orgA.Users()), m => m.AccountId == w.Alice.AccountId && m.Role == OrgRole.Owner);
         Ran("admin removing owner");
     }
@@ -400,6 +412,7 @@ public sealed class HostileClientTests(AccountsWorld w, ITestOutputHelper output
         Assert.Contains("not a member", e.Message);
         await Denied(() => tempClient.Org(boss.OrgId).Invite("comeback@example.com", OrgRole.Admin));
         await Denied(() => tempClient.Org(boss.OrgId).RemoveUser(boss.AccountId));
+        await Denied(() => tempClient.Org(boss.OrgId).SetRole(temp.AccountId, OrgRole.Owner));
         Ran("removed member acting on the org");
     }
 

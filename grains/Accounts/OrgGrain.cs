@@ -108,8 +108,7 @@ internal sealed partial class OrgGrain(
         if (target.Role == OrgRole.Owner && state.State.Members.Count(m => m.Role == OrgRole.Owner) == 1)
             throw new InvalidRequestException("the org's last owner cannot step down: make another member owner first");
         var index = state.State.Members.IndexOf(target);
-        state.State.Members[index] = target with { Role = role };
-        await state.WriteStateAsync();
+        await ChangeListsAsync(() => state.State.Members[index] = target with { Role = role });
         try
         {
             // The org's list decides what a member may do; the account's copy is what whoami shows.
@@ -117,8 +116,7 @@ internal sealed partial class OrgGrain(
         }
         catch
         {
-            state.State.Members[index] = target;
-            try { await state.WriteStateAsync(); }
+            try { await ChangeListsAsync(() => state.State.Members[index] = target); }
             catch (Exception e) { LogUndoFailed(log, Id, e.GetType().Name); }
             throw;
         }
@@ -130,8 +128,7 @@ internal sealed partial class OrgGrain(
     {
         if (target.Role == OrgRole.Owner && state.State.Members.Count(m => m.Role == OrgRole.Owner) == 1)
             throw new InvalidRequestException("cannot remove the org's last owner");
-        state.State.Members.Remove(target);
-        await state.WriteStateAsync();
+        await ChangeListsAsync(() => state.State.Members.Remove(target));
         await GrainFactory.GetGrain<IAccountGrain>(target.AccountId).RemoveMembership(Id);
     }
 
@@ -145,8 +142,7 @@ internal sealed partial class OrgGrain(
         await GrainFactory.GetGrain<IPlanGrain>(plan.PlanId).Create(Id, caller.AccountId, planName);
         // The org keeps the name sealed under the plan's key: deleting the plan shreds it here too.
         var sealedName = await envelope.SealText(DataSubject.Plan(plan.PlanId), PlanNamePurpose, planName);
-        state.State.Plans.Add(new PlanEntry(plan.PlanId, sealedName, plan.OwnerId, plan.CreatedAt));
-        await state.WriteStateAsync();
+        await ChangeListsAsync(() => state.State.Plans.Add(new PlanEntry(plan.PlanId, sealedName, plan.OwnerId, plan.CreatedAt)));
         _names[plan.PlanId] = planName;
         return plan;
     }
@@ -177,7 +173,7 @@ internal sealed partial class OrgGrain(
     public async Task RemovePlan(Guid planId)
     {
         _names.Remove(planId);
-        if (state.State.Plans.RemoveAll(p => p.PlanId == planId) > 0) await state.WriteStateAsync();
+        if (state.State.Plans.Any(p => p.PlanId == planId)) await ChangeListsAsync(() => state.State.Plans.RemoveAll(p => p.PlanId == planId));
     }
 
     public async Task<IReadOnlyList<DeletionReceipt>> RemoveAccount(Guid accountId)
@@ -279,9 +275,11 @@ internal sealed partial class OrgGrain(
     {
         // An org deleted meanwhile (its last owner's account went) is not brought back as a list of members.
         if (!state.RecordExists) throw new InvalidRequestException("that org no longer exists");
-        state.State.Members.RemoveAll(m => m.AccountId == member.AccountId);
-        state.State.Members.Add(new MemberEntry(member.AccountId, member.Role));
-        await state.WriteStateAsync();
+        await ChangeListsAsync(() =>
+        {
+            state.State.Members.RemoveAll(m => m.AccountId == member.AccountId);
+            state.State.Members.Add(new MemberEntry(member.AccountId, member.Role));
+        });
     }
 
     public Task<OrgRole?> RoleOf(Guid accountId) =>
@@ -329,6 +327,24 @@ internal sealed partial class OrgGrain(
     {
         try { return await GrainFactory.GetGrain<IPlanGrain>(planId).Describe(); }
         catch (Exception e) when (UnreadableData.IsCause(e)) { return null; }
+    }
+
+    /// <summary>
+    /// Changes the member and plan lists and writes them. A write the database refused puts both lists back as they
+    /// are stored: this activation must never act on a change that was not saved (a member removed in memory only
+    /// would be refused until the org's next activation, then be let back in).
+    /// </summary>
+    private async Task ChangeListsAsync(Action change)
+    {
+        List<MemberEntry> members = [.. state.State.Members];
+        List<PlanEntry> plans = [.. state.State.Plans];
+        change();
+        try { await state.WriteStateAsync(); }
+        catch
+        {
+            (state.State.Members, state.State.Plans) = (members, plans);
+            throw;
+        }
     }
 
     private MemberEntry RequireRole(OrgRole least)

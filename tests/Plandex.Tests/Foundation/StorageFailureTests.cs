@@ -36,6 +36,35 @@ public sealed class StorageFailureTests
     }
 
     [Fact]
+    public async Task An_org_write_the_database_refuses_leaves_the_orgs_members_and_plans_as_they_are_stored()
+    {
+        await using var w = await Accounts.TwoAccounts.StartAsync();
+        var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
+        var org = oc.Org(olga.OrgId);
+        await pc.Account(pia.AccountId).JoinOrg((await org.Invite(pia.Email, OrgRole.Member)).Code);
+        var plan = (await org.CreatePlan("kept")).PlanId;
+
+        await db.ExecAsync("""
+            CREATE FUNCTION test_refuse_orgs() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.graintypestring = 'org' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER test_refuse_orgs BEFORE INSERT OR UPDATE ON orleansstorage FOR EACH ROW EXECUTE FUNCTION test_refuse_orgs();
+            """);
+        await Assert.ThrowsAsync<DatabaseFailureException>(() => org.RemoveUser(pia.AccountId));
+        await Assert.ThrowsAsync<DatabaseFailureException>(() => org.SetRole(pia.AccountId, OrgRole.Admin));
+        await Assert.ThrowsAsync<DatabaseFailureException>(() => org.CreatePlan("refused"));
+        // The same activation acts on what is stored: Pia is still a member, in her role, and sees the org's plan.
+        Assert.Equal(OrgRole.Member, (await org.Users()).Single(m => m.AccountId == pia.AccountId).Role);
+        Assert.Equal(["kept"], (await org.Plans()).Select(p => p.Name));
+        Assert.Equal("kept", (await pc.Plan(plan).Describe()).Name);
+        await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Org(olga.OrgId).Invite($"r{Guid.NewGuid():N}@example.com", OrgRole.Member));
+
+        await db.ExecAsync("DROP TRIGGER test_refuse_orgs ON orleansstorage");
+        await org.RemoveUser(pia.AccountId);
+        Assert.DoesNotContain(await org.Users(), m => m.AccountId == pia.AccountId);
+        await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Plan(plan).Describe());
+    }
+
+    [Fact]
     public async Task A_database_failure_inside_a_grain_method_gives_the_caller_one_line_naming_the_grain()
     {
         await using var db = await TestDatabase.CreateAsync();

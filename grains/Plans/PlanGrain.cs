@@ -88,8 +88,15 @@ internal sealed partial class PlanGrain(
             baseUrl = u.ToString().TrimEnd('/');
         }
         await StartWritten();
+        // A write the database refused leaves the model as stored: the next tell must not use one the user was told failed.
+        var stored = state.State.Model;
         state.State.Model = new ModelSettings(provider, name, baseUrl);
-        await state.WriteStateAsync();
+        try { await state.WriteStateAsync(); }
+        catch
+        {
+            state.State.Model = stored;
+            throw;
+        }
     }
 
     public async Task<IReadOnlyList<ConvoMessage>> Conversation()

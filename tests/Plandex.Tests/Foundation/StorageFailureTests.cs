@@ -52,6 +52,10 @@ public sealed class StorageFailureTests
         await Assert.ThrowsAsync<DatabaseFailureException>(() => org.RemoveUser(pia.AccountId));
         await Assert.ThrowsAsync<DatabaseFailureException>(() => org.SetRole(pia.AccountId, OrgRole.Admin));
         await Assert.ThrowsAsync<DatabaseFailureException>(() => org.CreatePlan("refused"));
+        await db.ExecAsync("CREATE OR REPLACE FUNCTION test_refuse_orgs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$");
+        var model = (await oc.Plan(plan).Describe()).Model;
+        await Assert.ThrowsAsync<DatabaseFailureException>(() => oc.Plan(plan).SetModel(new ModelSettings("anthropic", "refused-model")));
+        Assert.Equal(model, (await oc.Plan(plan).Describe()).Model); // every grain's write refused now: the plan keeps its model too
         // The same activation acts on what is stored: Pia is still a member, in her role, and sees the org's plan.
         Assert.Equal(OrgRole.Member, (await org.Users()).Single(m => m.AccountId == pia.AccountId).Role);
         Assert.Equal(["kept"], (await org.Plans()).Select(p => p.Name));
@@ -59,6 +63,8 @@ public sealed class StorageFailureTests
         await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Org(olga.OrgId).Invite($"r{Guid.NewGuid():N}@example.com", OrgRole.Member));
 
         await db.ExecAsync("DROP TRIGGER test_refuse_orgs ON orleansstorage");
+        await oc.Plan(plan).SetModel(new ModelSettings("anthropic", "kept-model"));
+        Assert.Equal("kept-model", (await pc.Plan(plan).Describe()).Model.Model);
         await org.RemoveUser(pia.AccountId);
         Assert.DoesNotContain(await org.Users(), m => m.AccountId == pia.AccountId);
         await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Plan(plan).Describe());

@@ -33,6 +33,9 @@ internal sealed partial class PlanGrain(
     private IGrainTimer? _sessionCheck;
     private int _sessionMisses;
     private bool _appendedSinceCheck;              // the session proved itself alive since the last session check
+    // A stream's end whose writes the database refused: the session check tries it again each interval, and
+    // watchers get the end once it is stored.
+    private (StreamEventKind Outcome, string? Error, int PromptTokens, int ReplyTokens)? _pendingEnd;
     // The start-of-stream writes (user message, plan state) run while the first tokens flow; every later write or
     // read of the plan's rows awaits this first (through StartWritten). Never faults: a failure is recorded in
     // _startFailure and ends the stream with an error.
@@ -103,7 +106,7 @@ internal sealed partial class PlanGrain(
     {
         await RequireMemberAsync();
         await StartWritten();
-        return await store.Messages(Id);
+        return await store.Messages(Id, state.State.MessageCount);
     }
 
     public async Task<StreamTicket> BeginTell()
@@ -203,9 +206,8 @@ internal sealed partial class PlanGrain(
         _inbox = inbox;
         inbox.Open(); // batches the session posted while this Tell ran land now, after Started
         _sessionMisses = 0;
-        _sessionCheck?.Dispose();
-        // Keeps the plan active while its stream runs: a session posting to the inbox sends the plan no messages.
-        _sessionCheck = this.RegisterGrainTimer(CheckSessionAsync, new GrainTimerCreationOptions(options.Value.SessionCheck, options.Value.SessionCheck) { KeepAlive = true });
+        _pendingEnd = null;
+        ArmSessionCheck();
         // Not awaited: the first tokens need not wait for the database (it cost 1–6 ms of every time to first token).
         _startFailure = null;
         _startWriteGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -483,6 +485,9 @@ internal sealed partial class PlanGrain(
             (outcome, error) = (StreamEventKind.Error, failure);
             storeReply = false;
         }
+        // A write the database refuses leaves these as stored, so the next try (the session check's) numbers the
+        // reply the same and replaces a row the refused attempt left, rather than storing the reply twice.
+        var stored = (state.State.MessageCount, state.State.Status, state.State.LastError);
         var replyWrite = Task.CompletedTask;
         if (storeReply && stream.HasReply)
         {
@@ -500,7 +505,14 @@ internal sealed partial class PlanGrain(
         };
         state.State.LastError = outcome == StreamEventKind.Error ? error : null;
         // The reply row and the plan's state are independent: one round trip before watchers hear the end, not two.
-        await Task.WhenAll(replyWrite, state.WriteStateAsync());
+        try { await Task.WhenAll(replyWrite, state.WriteStateAsync()); }
+        catch
+        {
+            (state.State.MessageCount, state.State.Status, state.State.LastError) = stored;
+            _pendingEnd = (outcome, error, promptTokens, replyTokens);
+            ArmSessionCheck();
+            throw;
+        }
         stream.Add(outcome, outcome == StreamEventKind.Error ? error : null);
         LogStreamEnded(log, Id, outcome);
         // The session this stream used is gone; one opens in its place for the silo's next tell. Here, once the end
@@ -511,9 +523,24 @@ internal sealed partial class PlanGrain(
         DelayDeactivation(TimeSpan.FromSeconds(30));
     }
 
+    /// <summary>Keeps the plan active while its stream runs: a session posting to the inbox sends the plan no messages.</summary>
+    private void ArmSessionCheck()
+    {
+        _sessionCheck?.Dispose();
+        _sessionCheck = this.RegisterGrainTimer(CheckSessionAsync, new GrainTimerCreationOptions(options.Value.SessionCheck, options.Value.SessionCheck) { KeepAlive = true });
+    }
+
     private async Task CheckSessionAsync(CancellationToken ct)
     {
         if (_log is not { Ended: false } log) return;
+        if (_pendingEnd is { } end)
+        {
+            _pendingEnd = null;
+            // Refused again: the failure is logged where the write failed, and the end is pending again.
+            try { await EndStreamAsync(end.Outcome, end.Error, end.PromptTokens, end.ReplyTokens); }
+            catch (Exception e) when (e is not OutOfMemoryException) { }
+            return;
+        }
         // A session that appended since the last check is alive: no probe (a thousand streams would otherwise cost
         // a thousand probes a second). Only a session that has gone quiet is asked.
         if (_appendedSinceCheck)
@@ -559,7 +586,7 @@ internal sealed partial class PlanGrain(
     {
         // Separate pooled connections: both reads run at once.
         var context = store.ContextBodies(Id);
-        var messages = store.Messages(Id);
+        var messages = store.Messages(Id, state.State.MessageCount);
         return new History(await context, await messages);
     }
 

@@ -14,11 +14,18 @@ namespace Plandex.Grains.Plans;
 /// </summary>
 public sealed class PlanStore(NpgsqlDataSource db, Envelope envelope, DeletionStore deletions)
 {
+    /// <summary>
+    /// Stores message <c>m.Seq</c>, replacing a row left at that number by a write whose plan state was refused: the
+    /// plan's message count says which rows are its conversation (<see cref="Messages"/>), and such a row is not one.
+    /// </summary>
     public async Task AppendMessage(Guid planId, ConvoMessage m)
     {
         var sealedContent = await envelope.SealText(DataSubject.Plan(planId), $"message:{m.Seq}", m.Content);
-        await using var cmd = db.CreateCommand(
-            "INSERT INTO plandex_plan_messages (plan_id, seq, role, content, created_at, tokens) VALUES ($1, $2, $3, $4, $5, $6)");
+        await using var cmd = db.CreateCommand("""
+            INSERT INTO plandex_plan_messages (plan_id, seq, role, content, created_at, tokens) VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (plan_id, seq) DO UPDATE
+            SET role = EXCLUDED.role, content = EXCLUDED.content, created_at = EXCLUDED.created_at, tokens = EXCLUDED.tokens
+            """);
         cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = (int)m.Seq });
         cmd.Parameters.Add(new NpgsqlParameter { Value = m.Role });
@@ -28,10 +35,12 @@ public sealed class PlanStore(NpgsqlDataSource db, Envelope envelope, DeletionSt
         await cmd.ExecuteNonQueryAsync();
     }
 
-    public async Task<IReadOnlyList<ConvoMessage>> Messages(Guid planId)
+    /// <summary>The conversation: messages 1 to <paramref name="count"/>, the plan's stored message count.</summary>
+    public async Task<IReadOnlyList<ConvoMessage>> Messages(Guid planId, int count)
     {
-        await using var cmd = db.CreateCommand("SELECT seq, role, content, created_at, tokens FROM plandex_plan_messages WHERE plan_id = $1 ORDER BY seq");
+        await using var cmd = db.CreateCommand("SELECT seq, role, content, created_at, tokens FROM plandex_plan_messages WHERE plan_id = $1 AND seq <= $2 ORDER BY seq");
         cmd.Parameters.Add(new NpgsqlParameter { Value = planId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = count });
         var rows = new List<(int Seq, string Role, byte[] Content, DateTime At, int Tokens)>();
         await using (var r = await cmd.ExecuteReaderAsync())
             while (await r.ReadAsync()) rows.Add((r.GetInt32(0), r.GetString(1), r.GetFieldValue<byte[]>(2), r.GetDateTime(3), r.GetInt32(4)));

@@ -19,10 +19,9 @@ internal static class OrgCommands
         var command = new Command("invite", "invite someone to the current org (owner/admin)") { email, role };
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
         {
-            if (!Enum.TryParse<OrgRole>(parse.GetValue(role), ignoreCase: true, out var r) || !Enum.IsDefined(r))
-                return Cli.Fail("--role must be member, admin or owner");
+            if (ParseRole(parse.GetValue(role)) is not { } r) return Cli.Fail("--role must be member, admin or owner");
             var invite = await c.Client.Org(c.RequireSession.OrgId).Invite(parse.GetValue(email)!, r);
-            Console.WriteLine($"invited {invite.Email} as {invite.Role.ToString().ToLowerInvariant()}; code {invite.Code} (single use, expires {invite.ExpiresAt:u})");
+            Console.WriteLine($"invited {invite.Email} as {RoleName(invite.Role)}; code {invite.Code} (single use, expires {invite.ExpiresAt:u})");
             Console.WriteLine($"they run: plandex sign-up --email {invite.Email} --name NAME --invite {invite.Code}");
             Console.WriteLine($"  or, if they have an account on this server: plandex join {invite.Code}");
             return 0;
@@ -36,7 +35,7 @@ internal static class OrgCommands
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
         {
             foreach (var m in await c.Client.Org(c.RequireSession.OrgId).Users())
-                Console.WriteLine($"{m.Email,-32} {m.Name,-24} {m.Role.ToString().ToLowerInvariant()}");
+                Console.WriteLine($"{m.Email,-32} {m.Name,-24} {RoleName(m.Role)}");
             return 0;
         }, ct));
         return command;
@@ -50,8 +49,7 @@ internal static class OrgCommands
         {
             var org = c.Client.Org(c.RequireSession.OrgId);
             var target = parse.GetValue(email)!.Trim();
-            var member = (await org.Users()).FirstOrDefault(m => string.Equals(m.Email, target, StringComparison.OrdinalIgnoreCase));
-            if (member is null) return Cli.Fail($"{target} is not a member of this org");
+            if (await MemberAsync(org, target) is not { } member) return Cli.Fail($"{target} is not a member of this org");
             await org.RemoveUser(member.AccountId);
             Console.WriteLine($"removed {member.Email}");
             return 0;
@@ -66,12 +64,10 @@ internal static class OrgCommands
         var command = new Command("set-role", "change a member's role in the current org (owner/admin; owners are made and unmade by owners)") { email, role };
         command.SetAction((parse, ct) => Cli.RunAsync(parse, signedIn: true, async c =>
         {
-            if (!Enum.TryParse<OrgRole>(parse.GetValue(role), ignoreCase: true, out var r) || !Enum.IsDefined(r))
-                return Cli.Fail("role must be member, admin or owner");
+            if (ParseRole(parse.GetValue(role)) is not { } r) return Cli.Fail("role must be member, admin or owner");
             var org = c.Client.Org(c.RequireSession.OrgId);
             var target = parse.GetValue(email)!.Trim();
-            var member = (await org.Users()).FirstOrDefault(m => string.Equals(m.Email, target, StringComparison.OrdinalIgnoreCase));
-            if (member is null) return Cli.Fail($"{target} is not a member of this org");
+            if (await MemberAsync(org, target) is not { } member) return Cli.Fail($"{target} is not a member of this org");
             await org.SetRole(member.AccountId, r);
             Console.WriteLine(member.Role == r
                 ? $"{member.Email} is already {RoleName(r)}"
@@ -83,6 +79,13 @@ internal static class OrgCommands
 
     private static string RoleName(OrgRole role) => role.ToString().ToLowerInvariant();
 
+    private static OrgRole? ParseRole(string? text) =>
+        Enum.TryParse<OrgRole>(text, ignoreCase: true, out var r) && Enum.IsDefined(r) ? r : null;
+
+    /// <summary>The current org's member with this email (as <c>users</c> lists it), or null.</summary>
+    private static async Task<OrgMember?> MemberAsync(IOrgGrain org, string email) =>
+        (await org.Users()).FirstOrDefault(m => string.Equals(m.Email, email, StringComparison.OrdinalIgnoreCase));
+
     private static Command Join()
     {
         var code = new Argument<string>("code") { Description = "invite code from the org's owner or admin, made for your email" };
@@ -91,7 +94,7 @@ internal static class OrgCommands
         {
             var joined = await c.Client.Account(c.RequireSession.AccountId).JoinOrg(parse.GetValue(code)!);
             SessionFile.Save(c.RequireSession with { OrgId = joined.OrgId, CurrentPlan = null });
-            Console.WriteLine($"joined {joined.OrgName} as {joined.Role.ToString().ToLowerInvariant()}; it is now the current org");
+            Console.WriteLine($"joined {joined.OrgName} as {RoleName(joined.Role)}; it is now the current org");
             return 0;
         }, ct));
         return command;
@@ -108,7 +111,7 @@ internal static class OrgCommands
             if (parse.GetValue(org) is not { } wanted)
             {
                 foreach (var o in orgs)
-                    Console.WriteLine($"{(o.OrgId == session.OrgId ? "*" : " ")} {o.OrgName,-32} {o.OrgId}  {o.Role.ToString().ToLowerInvariant()}");
+                    Console.WriteLine($"{(o.OrgId == session.OrgId ? "*" : " ")} {o.OrgName,-32} {o.OrgId}  {RoleName(o.Role)}");
                 if (orgs.Count == 0) Console.WriteLine("you belong to no org: an owner or admin can invite you (then `plandex join CODE`)");
                 return 0;
             }

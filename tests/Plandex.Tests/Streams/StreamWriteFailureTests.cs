@@ -31,12 +31,7 @@ public sealed class StreamWriteFailureTests(OneSiloWorld world) : IClassFixture<
         var plan = await _w.NewPlanAsync(client, "stub-tokens=60-interval=20ms"); // about 1.2 s
         var events = await client.Streams.TellWatchingAsync(plan, "kept", _w.Endpoint, (byte[])_w.Key.Clone());
         Assert.Single(await client.Plan(plan).Conversation()); // the start is written
-        var collected = Task.Run(async () =>
-        {
-            var list = new List<StreamEvent>();
-            await foreach (var e in events) list.Add(e);
-            return list;
-        });
+        var collected = events.ToListAsync().AsTask();
         try
         {
             await RefusePlanStateAsync();
@@ -68,12 +63,7 @@ public sealed class StreamWriteFailureTests(OneSiloWorld world) : IClassFixture<
         {
             await RefusePlanStateAsync();
             var events = await client.Streams.TellWatchingAsync(plan, "lost", _w.Endpoint, (byte[])_w.Key.Clone());
-            var collected = Task.Run(async () =>
-            {
-                var l = new List<StreamEvent>();
-                await foreach (var e in events) l.Add(e);
-                return l;
-            });
+            var collected = events.ToListAsync().AsTask();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
             while (await RowsAsync(plan) < 1) { Assert.True(DateTime.UtcNow < deadline, "the prompt's row never came"); await Task.Delay(50); }
             await Task.Delay(1500);
@@ -90,8 +80,7 @@ public sealed class StreamWriteFailureTests(OneSiloWorld world) : IClassFixture<
         Assert.Empty(await client.Plan(plan).Conversation());
 
         var again = await client.Streams.TellWatchingAsync(plan, "again", _w.Endpoint, (byte[])_w.Key.Clone());
-        var second = new List<StreamEvent>();
-        await foreach (var e in again) second.Add(e);
+        var second = await again.ToListAsync();
         Assert.Equal(StreamEventKind.Finished, second[^1].Kind);
         Assert.Equal(["user:again", $"assistant:{ProviderStubServer.ExpectedText(60)}"],
             (await client.Plan(plan).Conversation()).Select(m => $"{m.Role}:{m.Content}"));

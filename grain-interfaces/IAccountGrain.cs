@@ -23,7 +23,9 @@ public interface IAccountGrain : IGrainWithGuidKey
 
     // Internal (called by other grains only).
     Task Create(string email, string name, Guid orgId, OrgRole role);
-    Task AddMembership(Guid orgId, OrgRole role);
-    Task RemoveMembership(Guid orgId);
+    // An org calls these while it holds its own turn, and this account's deletion may be waiting on that org:
+    // interleaved, neither waits for the other until Orleans' call timeout.
+    [Orleans.Concurrency.AlwaysInterleave] Task AddMembership(Guid orgId, OrgRole role);
+    [Orleans.Concurrency.AlwaysInterleave] Task RemoveMembership(Guid orgId);
     Task<AccountInfo?> Describe();
 }

@@ -21,6 +21,15 @@ internal sealed partial class AccountGrain(
 {
     private Guid Id => this.GetPrimaryKey();
 
+    // Not persisted; gone on deactivation. True while DeleteAccount runs. The membership calls an org makes meanwhile
+    // (interleaved: see IAccountGrain) add no role and write nothing, since the deletion erases this state anyway
+    // and a write landing after its erasure would seal a new state under a new key.
+    private bool _deleting;
+
+    // Not persisted. One state write at a time: membership changes interleave with this grain's other calls, and two
+    // writes in flight at once would race on the row's version.
+    private readonly SemaphoreSlim _writes = new(1, 1);
+
     public override Task OnActivateAsync(CancellationToken cancellationToken) =>
         DatabaseFailures.Activating(log, this.GetGrainId(), () => MoveLegacyRows(cancellationToken));
 
@@ -76,6 +85,13 @@ internal sealed partial class AccountGrain(
     public async Task<IReadOnlyList<DeletionReceipt>> DeleteAccount()
     {
         RequireSelf();
+        _deleting = true;
+        try { return await DeleteAsync(); }
+        finally { _deleting = false; }
+    }
+
+    private async Task<IReadOnlyList<DeletionReceipt>> DeleteAsync()
+    {
         var orgs = state.State.Orgs.Select(m => GrainFactory.GetGrain<IOrgGrain>(m.OrgId)).ToList();
         // Every org is read before any is changed: one that cannot be read (UnreadableDataException) refuses the
         // deletion as a whole, instead of after the orgs listed before it were erased.
@@ -85,9 +101,15 @@ internal sealed partial class AccountGrain(
             receipts.AddRange(await org.RemoveAccount(Id));
         var receipt = deletions.NewReceipt("account", Id, Id);
         var keys = emails.Keys(state.State.Email);
-        // Rows and the account's data key in one transaction, then the sealed state row (see PlanGrain.Erase).
-        await deletions.EraseAsync(receipt, null, (conn, tx) => AccountStore.EraseAccountRows(conn, tx, Id, keys));
-        await state.ClearStateAsync();
+        // Rows and the account's data key in one transaction, then the sealed state row (see PlanGrain.Erase); a
+        // membership write that began before this deletion finishes first.
+        await _writes.WaitAsync();
+        try
+        {
+            await deletions.EraseAsync(receipt, null, (conn, tx) => AccountStore.EraseAccountRows(conn, tx, Id, keys));
+            await state.ClearStateAsync();
+        }
+        finally { _writes.Release(); }
         await GrainFactory.GetGrain<IRetentionGrain>(0).ScheduleExpiryCheck(receipt.PurgeDue);
         DeactivateOnIdle();
         receipts.Add(receipt);
@@ -110,7 +132,7 @@ internal sealed partial class AccountGrain(
         var written = false;
         try
         {
-            await state.WriteStateAsync();
+            await WriteAsync();
             written = true;
             await GrainFactory.GetGrain<IOrgGrain>(invite.OrgId).AddMember(new OrgMember(Id, state.State.Email, state.State.Name, invite.Role));
         }
@@ -128,41 +150,59 @@ internal sealed partial class AccountGrain(
     /// <summary>A write that undoes an earlier one after a failure; its own failure is logged, not thrown over the first.</summary>
     private async Task TryWriteAsync()
     {
-        try { await state.WriteStateAsync(); }
+        try { await WriteAsync(); }
         catch (Exception e) { LogUndoFailed(log, Id, e.GetType().Name); }
+    }
+
+    private async Task WriteAsync()
+    {
+        await _writes.WaitAsync();
+        try { await state.WriteStateAsync(); }
+        finally { _writes.Release(); }
     }
 
     public async Task Create(string email, string name, Guid orgId, OrgRole role)
     {
         if (state.RecordExists) throw new InvalidOperationException("account exists");
         state.State = new AccountState { Email = email, Name = name, CreatedAt = time.GetUtcNow(), Orgs = [new(orgId, role)] };
-        await state.WriteStateAsync();
+        await WriteAsync();
     }
 
     public async Task AddMembership(Guid orgId, OrgRole role)
     {
         // Never makes an account: one deleted while its org changed its role stays deleted.
         if (!state.RecordExists) throw new InvalidRequestException("that account no longer exists");
-        var before = state.State.Orgs.ToList();
-        state.State.Orgs.RemoveAll(o => o.OrgId == orgId);
-        state.State.Orgs.Add(new AccountMembership(orgId, role));
-        await WriteOrRestoreOrgsAsync(before);
+        if (_deleting) throw new InvalidRequestException("that account is being deleted");
+        var orgs = state.State.Orgs;
+        var index = orgs.FindIndex(o => o.OrgId == orgId);
+        var previous = index >= 0 ? orgs[index] : null;
+        var added = new AccountMembership(orgId, role);
+        if (index >= 0) orgs[index] = added; else orgs.Add(added);
+        try { await WriteAsync(); }
+        catch
+        {
+            // A refused write leaves the list as stored. Only this change is undone: another org's may have
+            // interleaved while the write was on its way.
+            var at = orgs.IndexOf(added);
+            if (at >= 0 && previous is null) orgs.RemoveAt(at);
+            else if (at >= 0) orgs[at] = previous!;
+            throw;
+        }
     }
 
     public async Task RemoveMembership(Guid orgId)
     {
-        var before = state.State.Orgs.ToList();
-        if (state.State.Orgs.RemoveAll(o => o.OrgId == orgId) > 0) await WriteOrRestoreOrgsAsync(before);
-    }
-
-    /// <summary>A write the database refused leaves the list in memory as it is stored, not as it would have been.</summary>
-    private async Task WriteOrRestoreOrgsAsync(List<AccountMembership> before)
-    {
-        try { await state.WriteStateAsync(); }
+        // During a deletion the org has let the account go already, and the deletion erases this list with the rest.
+        if (_deleting) return;
+        var orgs = state.State.Orgs;
+        var index = orgs.FindIndex(o => o.OrgId == orgId);
+        if (index < 0) return;
+        var removed = orgs[index];
+        orgs.RemoveAt(index);
+        try { await WriteAsync(); }
         catch
         {
-            state.State.Orgs.Clear();
-            state.State.Orgs.AddRange(before);
+            if (!orgs.Any(o => o.OrgId == orgId)) orgs.Insert(Math.Min(index, orgs.Count), removed);
             throw;
         }
     }

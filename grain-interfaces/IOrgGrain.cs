@@ -34,7 +34,11 @@ public interface IOrgGrain : IGrainWithGuidKey
     // Read-only and always interleaved: plans ask the org for roles while the org may be waiting on them.
     [Orleans.Concurrency.AlwaysInterleave] Task<OrgRole?> RoleOf(Guid accountId);
     [Orleans.Concurrency.AlwaysInterleave] Task<string> Name();
-    Task RemovePlan(Guid planId);
+    /// <summary>
+    /// Erases one of the org's plans (<see cref="Plans.IPlanGrain.Delete"/> checked the caller) and drops it from the
+    /// list; null if the org no longer lists it. In the org's queue, like an account deletion's erasures.
+    /// </summary>
+    Task<DeletionReceipt?> DeletePlan(Guid planId, Guid deletedBy);
     /// <summary>
     /// For an account deletion: erases the plans the account owns and its membership; if it was the org's last
     /// owner, erases the whole org with all its plans. Returns the receipts.

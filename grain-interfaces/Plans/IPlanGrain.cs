@@ -52,8 +52,10 @@ public interface IPlanGrain : IGrainWithGuidKey
     /// <summary>
     /// Deletes the plan (its owner or an org owner/admin): stops its stream (watchers get a Deleted event), removes
     /// its conversation, context and state from the live database at once, and writes a deletion receipt.
+    /// Interleaved: the erasure runs through the org (<see cref="IOrgGrain.DeletePlan"/>), which may be erasing this
+    /// plan for an account's deletion at the same time; this call holds no turn of the plan meanwhile.
     /// </summary>
-    [ClientCallable] Task<DeletionReceipt> Delete();
+    [ClientCallable, Orleans.Concurrency.AlwaysInterleave] Task<DeletionReceipt> Delete();
 
     // Internal: the org creates plans; the session reports.
     Task Create(Guid orgId, Guid ownerId, string name);

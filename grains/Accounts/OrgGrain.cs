@@ -170,7 +170,15 @@ internal sealed partial class OrgGrain(
         return await deletions.ForOrgAsync(Id);
     }
 
-    public async Task RemovePlan(Guid planId)
+    public async Task<DeletionReceipt?> DeletePlan(Guid planId, Guid deletedBy)
+    {
+        if (!state.State.Plans.Any(p => p.PlanId == planId)) return null;
+        var receipt = await GrainFactory.GetGrain<IPlanGrain>(planId).Erase(deletedBy);
+        await RemovePlan(planId);
+        return receipt;
+    }
+
+    private async Task RemovePlan(Guid planId)
     {
         _names.Remove(planId);
         if (state.State.Plans.Any(p => p.PlanId == planId)) await ChangeListsAsync(() => state.State.Plans.RemoveAll(p => p.PlanId == planId));

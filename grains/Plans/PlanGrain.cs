@@ -381,13 +381,11 @@ internal sealed partial class PlanGrain(
     public async Task<DeletionReceipt> Delete()
     {
         var caller = await RequireMemberAsync();
-        var orgId = state.State.OrgId;
-        var role = await GrainFactory.GetGrain<IOrgGrain>(orgId).RoleOf(caller);
+        var org = GrainFactory.GetGrain<IOrgGrain>(state.State.OrgId);
+        var role = await org.RoleOf(caller);
         if (caller != state.State.OwnerId && role < OrgRole.Admin)
             throw new AccessDeniedException("only the plan's owner or an org owner/admin can delete it");
-        var receipt = await Erase(caller) ?? throw new AccessDeniedException("no such plan, or you are not a member of its org");
-        await GrainFactory.GetGrain<IOrgGrain>(orgId).RemovePlan(Id);
-        return receipt;
+        return await org.DeletePlan(Id, caller) ?? throw new AccessDeniedException("no such plan, or you are not a member of its org");
     }
 
     public async Task<DeletionReceipt?> Erase(Guid deletedBy)

@@ -72,6 +72,32 @@ public sealed class MembershipRaceTests
         Assert.Equal([olga.AccountId], (await oc.Org(olga.OrgId).Users()).Select(m => m.AccountId));
     }
 
+    [Fact]
+    public async Task A_plan_deleted_while_its_owners_account_is_deleted_is_erased_once_and_both_finish()
+    {
+        await using var w = await PiaInOlgasOrgAsync();
+        var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
+        var plan = await pc.Org(olga.OrgId).CreatePlan("pias");
+        await pc.Plan(plan.PlanId).LoadContext([new ContextUpload("a.txt", "context")]);
+        // Only the plan's context rows are slow to delete: the plan's erasure holds the plan while the rest is quick.
+        await db.ExecAsync("""
+            CREATE FUNCTION slow_context() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN OLD; END $$;
+            CREATE TRIGGER slow_context BEFORE DELETE ON plandex_context_items FOR EACH ROW EXECUTE FUNCTION slow_context();
+            """);
+
+        // Olga (the org's owner) deletes Pia's plan; while it is being erased, Pia's deletion asks the org to erase the
+        // plans she owns, that one included.
+        var olgaDeletesPlan = oc.Plan(plan.PlanId).Delete();
+        await SleepingAsync(db);
+        var piaDeletes = pc.Account(pia.AccountId).DeleteAccount();
+
+        var receipt = await olgaDeletesPlan;
+        Assert.Equal(plan.PlanId, receipt.SubjectId);
+        await piaDeletes;
+        Assert.Empty(await oc.Org(olga.OrgId).Plans());
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM plandex_deletion_receipts WHERE subject_id = '{plan.PlanId}'"));
+    }
+
     /// <summary>Waits until a deletion is inside its slowed erasure (PostgreSQL shows the sleep).</summary>
     private static async Task SleepingAsync(TestDatabase db)
     {

@@ -120,11 +120,17 @@ internal sealed partial class AccountGrain(
     {
         RequireSelf();
         var invite = await invites.RedeemAsync(inviteCode, emails.Keys(state.State.Email));
-        if (state.State.Orgs.Any(o => o.OrgId == invite.OrgId))
+        var stale = state.State.Orgs.FirstOrDefault(o => o.OrgId == invite.OrgId);
+        bool member;
+        try { member = stale is not null && await GrainFactory.GetGrain<IOrgGrain>(invite.OrgId).RoleOf(Id) is not null; }
+        catch { await invite.Undo(); throw; }
+        if (member)
         {
             await invite.Undo();
             throw new InvalidRequestException("you are already a member of that org");
         }
+        // A copy the org does not back (see InfoAsync) does not keep the account out: the new membership replaces it.
+        if (stale is not null) state.State.Orgs.Remove(stale);
         var membership = new AccountMembership(invite.OrgId, invite.Role);
         // The account lists the org before the org lists the account: a silo lost between the two leaves an account
         // naming an org that refuses it, never a member the account's deletion would not visit.
@@ -140,6 +146,7 @@ internal sealed partial class AccountGrain(
         {
             state.State.Orgs.Remove(membership);
             if (written) await TryWriteAsync();
+            else if (stale is not null) state.State.Orgs.Add(stale); // as stored
             await invite.Undo();
             throw;
         }
@@ -209,20 +216,38 @@ internal sealed partial class AccountGrain(
 
     public async Task<AccountInfo?> Describe() => state.RecordExists ? await InfoAsync() : null;
 
-    /// <summary>Org names are asked of each org (<see cref="IOrgGrain.Name"/>, always interleaved), never stored here.</summary>
+    /// <summary>
+    /// Each org listed here is asked for its name and for this account's role (<see cref="IOrgGrain.Name"/>,
+    /// <see cref="IOrgGrain.RoleOf"/>, both always interleaved): the org's list decides. An org that no longer lists
+    /// the account is left out: its removal or deletion reached the org but not this copy (a refused write, a
+    /// removal during this account's deletion). One whose state cannot be read is shown with the role stored here.
+    /// </summary>
     private async Task<AccountInfo> InfoAsync()
     {
-        var orgs = state.State.Orgs.ToList();
-        var names = await Task.WhenAll(orgs.Select(o => OrgNameAsync(o.OrgId)));
-        return new(Id, state.State.Email, state.State.Name, orgs.Zip(names, (o, n) => new OrgMembership(o.OrgId, n, o.Role)).ToList());
+        var orgs = await Task.WhenAll(state.State.Orgs.ToList().Select(AskOrgAsync));
+        return new(Id, state.State.Email, state.State.Name, orgs.OfType<OrgMembership>().ToList());
+    }
+
+    private async Task<OrgMembership?> AskOrgAsync(AccountMembership stored)
+    {
+        var org = GrainFactory.GetGrain<IOrgGrain>(stored.OrgId);
+        try
+        {
+            var (role, name) = (org.RoleOf(Id), org.Name());
+            await Task.WhenAll(role, name);
+            return role.Result is { } r ? new OrgMembership(stored.OrgId, name.Result, r) : null;
+        }
+        catch (Exception e) when (Encryption.UnreadableData.IsCause(e)) { return new(stored.OrgId, Unreadable(stored.OrgId), stored.Role); }
     }
 
     /// <summary>An org's name; one whose state cannot be read is shown as such rather than failing the whole answer.</summary>
     private async Task<string> OrgNameAsync(Guid orgId)
     {
         try { return await GrainFactory.GetGrain<IOrgGrain>(orgId).Name(); }
-        catch (Exception e) when (Encryption.UnreadableData.IsCause(e)) { return $"org {orgId.ToString("N")[..8]} (unreadable)"; }
+        catch (Exception e) when (Encryption.UnreadableData.IsCause(e)) { return Unreadable(orgId); }
     }
+
+    private static string Unreadable(Guid orgId) => $"org {orgId.ToString("N")[..8]} (unreadable)";
 
     // A session may act only on its own account, whatever key the client asked for.
     private void RequireSelf()

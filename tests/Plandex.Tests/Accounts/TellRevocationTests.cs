@@ -35,6 +35,6 @@ public sealed class TellRevocationTests
         Assert.Equal(PlanStatus.Idle, (await owner.Plan(plan).Describe()).Status);
         await w.TellAsync(owner, plan);
         var events = await StreamWorld.CollectAsync(owner, plan);
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
     }
 }

@@ -45,7 +45,7 @@ public sealed class BackupExpiryTests
         var key = Encoding.UTF8.GetBytes("sk-test-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
         await client.Streams.TellAsync(plan, "prompt " + canary, stub.BaseUrl.ToString().TrimEnd('/') + "/v1", key);
         var events = await StreamWorld.CollectAsync(client, plan);
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         var keyEpoch = (await DataKeys.ReadWrappedAsync(db, plan))!.Value.Epoch;
 
         var dump = await Evidence.PgDumpAsync(db);

@@ -33,7 +33,7 @@ public sealed class EncryptionAtRestTests
         await client.Plan(plan).LoadContext([new ContextUpload(path, "secret notes " + canary)]);
         await w.TellAsync(client, plan, "prompt " + canary);
         var events = await StreamWorld.CollectAsync(client, plan);
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
 
         // Positive control: all of it is stored and readable through the API.
         Assert.Contains(await org.Plans(), p => p.PlanId == plan && p.Name.Contains(canary));

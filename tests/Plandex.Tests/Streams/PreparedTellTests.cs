@@ -18,7 +18,7 @@ public sealed class PreparedTellTests
 
         var events = await CollectAsync(await p.Client.Streams.TellWatchingAsync(prepared, "prepared prompt"));
 
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.ExpectedText(30), StreamWorld.Text(events));
         StreamWorld.AssertNoGapsNoDuplicates(events);
         var request = Assert.Single(p.Stub.Requests);
@@ -40,7 +40,7 @@ public sealed class PreparedTellTests
         Assert.Equal(PlanStatus.Idle, (await p.Client.Plan(p.PlanId).Describe()).Status);
 
         var events = await CollectAsync(await p.Client.Streams.TellWatchingAsync(second, "in time"));
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.HashCredential("sk-second"), Assert.Single(p.Stub.Requests).CredentialSha256);
         // Used once: the same preparation cannot start a second stream.
         await Assert.ThrowsAsync<InvalidRequestException>(() => p.Client.Streams.TellWatchingAsync(second, "again"));

@@ -97,7 +97,7 @@ public sealed class PushedWatchTests(OneSiloWorld world, ITestOutputHelper outpu
         output.WriteLine($"lease {lease.Lease.TotalSeconds} s");
 
         var events = await watched;
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.ExpectedText(300), StreamWorld.Text(events));
         StreamWorld.AssertNoGapsNoDuplicates(events);
         // The unrenewed one got the start, then nothing once its lease (3 s) ran out: not the end of the stream.
@@ -161,7 +161,7 @@ public sealed class PushedWatchTests(OneSiloWorld world, ITestOutputHelper outpu
 
         // The stream itself, watched by the owner's session, runs to its end.
         var events = await StreamWorld.CollectAsync(owner, plan);
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.ExpectedText(600), StreamWorld.Text(events));
         Assert.True(raw.Events.Max(e => e.Seq) < events[^1].Seq, "the signed-out session must not get the rest of the stream");
     }

@@ -31,7 +31,7 @@ public sealed class ReadySessionsTests
         Assert.Equal(1, ready.Count); // BeginTell took one instead of opening its own
         var events = await CollectAsync(await p.Client.Streams.TellWatchingAsync(prepared, "second"));
 
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.ExpectedText(20), StreamWorld.Text(events));
         Assert.Equal(ProviderStubServer.HashCredential("sk-ready"), p.Stub.Requests[^1].CredentialSha256);
         var convo = await p.Client.Plan(p.PlanId).Conversation();
@@ -56,13 +56,13 @@ public sealed class ReadySessionsTests
         Assert.Equal(0, ready.Count); // both too old: stopped, and this tell opened its own session
         await WaitForAsync(() => PlandexMetrics.ReadySessionCount == 0, "the stale sessions deactivated");
         var events = await CollectAsync(await p.Client.Streams.TellWatchingAsync(prepared, "second"));
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
     }
 
     private static async Task TellAsync(InProcessPlan p, string prompt)
     {
         var events = await CollectAsync(await p.Client.Streams.TellWatchingAsync(p.PlanId, prompt, p.Endpoint, "sk-first"u8.ToArray()));
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
     }
 
     private static async Task WaitForAsync(Func<bool> condition, string what)

@@ -23,7 +23,7 @@ public sealed class ReconnectTests(TwoSiloWorld world) : IClassFixture<TwoSiloWo
         await using var b = await _w.ClientAsync(_w.Silos[1]);
         var events = await StreamWorld.CollectAsync(b, plan);
         Assert.Equal(StreamEventKind.Started, events[0].Kind);
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.ExpectedText(150), StreamWorld.Text(events));
         StreamWorld.AssertNoGapsNoDuplicates(events);
     }
@@ -57,7 +57,7 @@ public sealed class ReconnectTests(TwoSiloWorld world) : IClassFixture<TwoSiloWo
         var results = await Task.WhenAll(StreamWorld.CollectAsync(a, plan), StreamWorld.CollectAsync(b, plan));
         foreach (var events in results)
         {
-            Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+            StreamWorld.AssertFinished(events);
             Assert.Equal(ProviderStubServer.ExpectedText(3000), StreamWorld.Text(events));
             StreamWorld.AssertNoGapsNoDuplicates(events);
         }

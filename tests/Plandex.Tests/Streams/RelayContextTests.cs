@@ -32,7 +32,7 @@ public sealed class RelayContextTests
         var events = new List<StreamEvent>();
         await foreach (var e in await p.Client.Streams.TellWatchingAsync(p.PlanId, "hello", p.Endpoint, "sk-relay-context"u8.ToArray())) events.Add(e);
 
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.ExpectedText(40), StreamWorld.Text(events));
         if (inbox) Assert.DoesNotContain(seen, c => c.Method == nameof(IPlanGrain.Append));
         else Assert.Contains(seen, c => c.Method == nameof(IPlanGrain.Append));
@@ -55,7 +55,7 @@ public sealed class RelayContextTests
             if (e.Kind == StreamEventKind.Chunk) arrivals.Add(System.Diagnostics.Stopwatch.GetTimestamp());
         }
 
-        Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+        StreamWorld.AssertFinished(events);
         Assert.Equal(ProviderStubServer.ExpectedText(20000), StreamWorld.Text(events));
         // Deliveries are at least half a window (50 ms) apart: the first, then one per 50 ms at most, then the end
         // (with slack for arrival jitter; one batch per read gives ~200 chunks in ~150 ms).

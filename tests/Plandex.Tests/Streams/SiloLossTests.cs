@@ -98,7 +98,7 @@ public sealed class SiloLossTests(ITestOutputHelper output)
                 var plan = await w.NewPlanAsync(client, "stub-tokens=20");
                 var stream = await w.TellAsync(client, plan);
                 var events = await StreamWorld.CollectAsync(client, plan);
-                Assert.Equal(StreamEventKind.Finished, events[^1].Kind);
+                StreamWorld.AssertFinished(events);
                 Assert.Equal(ProviderStubServer.ExpectedText(20), StreamWorld.Text(events));
                 await WaitForLogAsync(w, $"stream {stream} of plan");
                 await WaitForLogAsync(w, $"plan {plan} activated");

@@ -71,6 +71,11 @@ public sealed class StreamWorld : IAsyncDisposable
         return list;
     }
 
+    /// <summary>The stream ended Finished; otherwise the failure names how it ended and why (an error's text).</summary>
+    public static void AssertFinished(IReadOnlyList<StreamEvent> events) =>
+        Assert.True(events.Count > 0 && events[^1].Kind == StreamEventKind.Finished,
+            events.Count == 0 ? "the stream gave no events" : $"the stream ended {events[^1].Kind}: {events[^1].Text}");
+
     public static string Text(IEnumerable<StreamEvent> events) =>
         string.Concat(events.Where(e => e.Kind == StreamEventKind.Chunk).Select(e => e.Text));
 

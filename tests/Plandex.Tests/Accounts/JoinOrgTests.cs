@@ -68,23 +68,18 @@ public sealed class JoinOrgTests
     [Fact]
     public async Task A_removal_her_account_could_not_record_still_takes_her_out_is_not_shown_and_does_not_keep_her_from_rejoining()
     {
-        await using var w = await TwoAccounts.StartAsync();
-        var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
-        await pc.Account(pia.AccountId).JoinOrg((await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Member)).Code);
+        await using var w = await TwoAccounts.PiaInOlgasOrgAsync();
+        var (olga, pia, oc, pc) = (w.Olga, w.Pia, w.Oc, w.Pc);
         var plan = (await oc.Org(olga.OrgId).CreatePlan("olga's")).PlanId;
 
         // PostgreSQL refuses every account's state write: the org lets Pia go, her account keeps its copy of the org.
-        await db.ExecAsync("""
-            CREATE FUNCTION refuse_accounts() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN IF NEW.graintypestring = 'account' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
-            CREATE TRIGGER refuse_accounts BEFORE INSERT OR UPDATE ON orleansstorage FOR EACH ROW EXECUTE FUNCTION refuse_accounts();
-            """);
+        await w.RefuseAccountWritesAsync();
         await oc.Org(olga.OrgId).RemoveUser(pia.AccountId);
         await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Plan(plan).Describe());
         Assert.DoesNotContain(await oc.Org(olga.OrgId).Users(), m => m.AccountId == pia.AccountId);
         // whoami asks each org: the copy the org does not back is not shown.
         Assert.Equal([pia.OrgId], (await pc.Account(pia.AccountId).WhoAmI()).Orgs.Select(o => o.OrgId));
-        await db.ExecAsync("DROP TRIGGER refuse_accounts ON orleansstorage; DROP FUNCTION refuse_accounts();");
+        await w.AllowAccountWritesAsync();
 
         // Invited back, she joins: the copy left behind is replaced, not taken for a membership.
         var again = await oc.Org(olga.OrgId).Invite(pia.Email, OrgRole.Admin);

@@ -21,7 +21,7 @@ public sealed class MembershipRaceTests
     [Fact]
     public async Task The_last_owner_and_a_member_deleting_their_accounts_at_once_both_finish()
     {
-        await using var w = await PiaInOlgasOrgAsync();
+        await using var w = await TwoAccounts.PiaInOlgasOrgAsync();
         var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
         await oc.Org(olga.OrgId).CreatePlan("doomed");
         await db.ExecAsync(SlowErasure);
@@ -41,7 +41,7 @@ public sealed class MembershipRaceTests
     [Fact]
     public async Task A_role_change_racing_the_members_deletion_is_refused_with_a_reason_and_the_deletion_finishes()
     {
-        await using var w = await PiaInOlgasOrgAsync();
+        await using var w = await TwoAccounts.PiaInOlgasOrgAsync();
         var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
         await db.ExecAsync(SlowErasure);
 
@@ -60,7 +60,7 @@ public sealed class MembershipRaceTests
     [Fact]
     public async Task A_removal_racing_the_members_deletion_finishes_and_so_does_the_deletion()
     {
-        await using var w = await PiaInOlgasOrgAsync();
+        await using var w = await TwoAccounts.PiaInOlgasOrgAsync();
         var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
         await db.ExecAsync(SlowErasure);
 
@@ -75,7 +75,7 @@ public sealed class MembershipRaceTests
     [Fact]
     public async Task A_plan_deleted_while_its_owners_account_is_deleted_is_erased_once_and_both_finish()
     {
-        await using var w = await PiaInOlgasOrgAsync();
+        await using var w = await TwoAccounts.PiaInOlgasOrgAsync();
         var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
         var plan = await pc.Org(olga.OrgId).CreatePlan("pias");
         await pc.Plan(plan.PlanId).LoadContext([new ContextUpload("a.txt", "context")]);
@@ -107,13 +107,5 @@ public sealed class MembershipRaceTests
             await Task.Delay(25);
         }
         throw new TimeoutException("no deletion reached its erasure within 5 s");
-    }
-
-    /// <summary>Pia joins Olga's org as a member.</summary>
-    private static async Task<TwoAccounts> PiaInOlgasOrgAsync()
-    {
-        var w = await TwoAccounts.StartAsync();
-        await w.Pc.Account(w.Pia.AccountId).JoinOrg((await w.Oc.Org(w.Olga.OrgId).Invite(w.Pia.Email, OrgRole.Member)).Code);
-        return w;
     }
 }

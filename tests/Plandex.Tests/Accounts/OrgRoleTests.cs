@@ -12,7 +12,7 @@ public sealed class OrgRoleTests
     [Fact]
     public async Task Owners_and_admins_change_roles_within_their_own_and_the_last_owner_cannot_step_down()
     {
-        await using var w = await PiaInOlgasOrgAsync();
+        await using var w = await TwoAccounts.PiaInOlgasOrgAsync();
         var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
         var orgO = olga.OrgId;
 
@@ -50,33 +50,20 @@ public sealed class OrgRoleTests
     [Fact]
     public async Task A_role_the_members_account_cannot_record_is_undone_in_the_org()
     {
-        await using var w = await PiaInOlgasOrgAsync();
+        await using var w = await TwoAccounts.PiaInOlgasOrgAsync();
         var (db, olga, pia, oc, pc) = (w.Db, w.Olga, w.Pia, w.Oc, w.Pc);
         var orgO = olga.OrgId;
 
-        // PostgreSQL refuses every account's state write, as a full disk or a lost connection would.
-        await db.ExecAsync("""
-            CREATE FUNCTION refuse_accounts() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN IF NEW.graintypestring = 'account' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
-            CREATE TRIGGER refuse_accounts BEFORE INSERT OR UPDATE ON orleansstorage FOR EACH ROW EXECUTE FUNCTION refuse_accounts();
-            """);
+        await w.RefuseAccountWritesAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => oc.Org(orgO).SetRole(pia.AccountId, OrgRole.Admin));
         Assert.Equal(OrgRole.Member, await RoleIn(w, orgO, pia.AccountId));
         Assert.Equal(OrgRole.Member, (await pc.Account(pia.AccountId).WhoAmI()).Orgs.Single(o => o.OrgId == orgO).Role);
         await Assert.ThrowsAsync<AccessDeniedException>(() => pc.Org(orgO).Invite($"r{Guid.NewGuid():N}@example.com", OrgRole.Member));
 
-        await db.ExecAsync("DROP TRIGGER refuse_accounts ON orleansstorage; DROP FUNCTION refuse_accounts();");
+        await w.AllowAccountWritesAsync();
         await oc.Org(orgO).SetRole(pia.AccountId, OrgRole.Admin);
         Assert.Equal(OrgRole.Admin, await RoleIn(w, orgO, pia.AccountId));
         Assert.Equal(OrgRole.Admin, (await pc.Account(pia.AccountId).WhoAmI()).Orgs.Single(o => o.OrgId == orgO).Role);
-    }
-
-    /// <summary>Pia joins Olga's org as a member.</summary>
-    private static async Task<TwoAccounts> PiaInOlgasOrgAsync()
-    {
-        var w = await TwoAccounts.StartAsync();
-        await w.Pc.Account(w.Pia.AccountId).JoinOrg((await w.Oc.Org(w.Olga.OrgId).Invite(w.Pia.Email, OrgRole.Member)).Code);
-        return w;
     }
 
     private static async Task<OrgRole> RoleIn(TwoAccounts w, Guid orgId, Guid accountId) =>

@@ -25,6 +25,23 @@ internal sealed class TwoAccounts : IAsyncDisposable
         return new() { Db = db, Silo = silo, Olga = olga, Pia = pia, Oc = await silo.ConnectAsync(olga.Token), Pc = await silo.ConnectAsync(pia.Token) };
     }
 
+    /// <summary>Both accounts, with Pia also a member of Olga's org in the given role.</summary>
+    public static async Task<TwoAccounts> PiaInOlgasOrgAsync(OrgRole role = OrgRole.Member)
+    {
+        var w = await StartAsync();
+        await w.Pc.Account(w.Pia.AccountId).JoinOrg((await w.Oc.Org(w.Olga.OrgId).Invite(w.Pia.Email, role)).Code);
+        return w;
+    }
+
+    /// <summary>PostgreSQL refuses every account's state write, as a full disk or a lost connection would.</summary>
+    public Task RefuseAccountWritesAsync() => Db.ExecAsync("""
+        CREATE FUNCTION refuse_accounts() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.graintypestring = 'account' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER refuse_accounts BEFORE INSERT OR UPDATE ON orleansstorage FOR EACH ROW EXECUTE FUNCTION refuse_accounts();
+        """);
+
+    public Task AllowAccountWritesAsync() => Db.ExecAsync("DROP TRIGGER refuse_accounts ON orleansstorage; DROP FUNCTION refuse_accounts();");
+
     public async ValueTask DisposeAsync()
     {
         await Pc.DisposeAsync();
